@@ -1,0 +1,102 @@
+"""Layer benchmarks, measured in one run (not a test): run after `nox -s test-<line>`.
+
+    python benchmarks/layer.py --gdal 3.13 --target debian13
+
+Prints:
+  * the geo layer's zipped/unzipped size against the original project's GDAL 3.0 geo layer
+    (46.4 MB zipped, 136.9 MB unzipped); goals: <= 45 MB and <= 120 MB;
+  * cold `python -c "import rasterio"` in the clean runtime with our layer, against the same
+    import from PyPI's rasterio wheel (which bundles its own GDAL) in the same runtime; goal <= 1.0;
+  * our deterministic zip against `zip -r9q --symlinks` of the same tree: time (goal <= 1.0)
+    and size (goal <= 1.02).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from gdal_lambda import images, layer, naming, package, runtime, versions  # noqa: E402
+
+ORIGINAL_ZIPPED_MB = 46.4
+ORIGINAL_UNZIPPED_MB = 136.9
+
+
+def _import_time(cli, target, python, opt: Path | None, task: Path | None, runs: int) -> float:
+    """Median wall time of a fresh interpreter importing rasterio (a new container each run)."""
+    code = "import time; t = time.perf_counter(); import rasterio; print(time.perf_counter() - t)"
+    env = runtime.data_env() if opt else {}
+    samples = []
+    for _ in range(runs):
+        status, out = runtime.run_clean(cli, target, python, ["python3", "-c", code], opt=opt, task=task, env=env)
+        if status != 0:
+            raise SystemExit(f"import failed:\n{out[-2000:]}")
+        samples.append(float(out.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gdal", default="3.13")
+    parser.add_argument("--target", default=None)
+    parser.add_argument("--python", default=None)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    matrix = versions.load_matrix()
+    line, target = matrix.line(args.gdal), matrix.target(args.target)
+    python = target.check_python(args.python)
+    zip_path = naming.layer_zip(line.name, python, "geo", target.name)
+    if not zip_path.is_file():
+        raise SystemExit(f"{zip_path} missing: run `invoke layer --gdal {line.name} --target {target.name}`")
+    cli = images.client()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        opt = Path(tmp) / "opt"
+        package.extract_zip(zip_path, opt)
+        report = layer.measure_tree(opt)
+        zipped = zip_path.stat().st_size / 1e6
+        unzipped = report.unzipped / 1e6
+        print(f"layer {zip_path.name}: {zipped:.1f} MB zipped, {unzipped:.1f} MB unzipped")
+        print(f"  vs original GDAL 3.0 geo layer: zipped {zipped / ORIGINAL_ZIPPED_MB:.2f}x "
+              f"(goal <= 45 MB), unzipped {unzipped / ORIGINAL_UNZIPPED_MB:.2f}x (goal <= 120 MB)")
+
+        # The deterministic zip against Info-ZIP on the same tree.
+        t0 = time.perf_counter()
+        ours = Path(tmp) / "ours.zip"
+        layer.write_zip(opt, ours)
+        ours_s = time.perf_counter() - t0
+        theirs = Path(tmp) / "theirs.zip"
+        t0 = time.perf_counter()
+        subprocess.run(["zip", "-r9q", "--symlinks", str(theirs), "."], cwd=opt, check=True)
+        theirs_s = time.perf_counter() - t0
+        print(f"zip: ours {ours_s:.1f} s / {ours.stat().st_size / 1e6:.2f} MB, zip -r9q "
+              f"{theirs_s:.1f} s / {theirs.stat().st_size / 1e6:.2f} MB -> time ratio "
+              f"{ours_s / theirs_s:.2f} (goal <= 1.0), size ratio "
+              f"{ours.stat().st_size / theirs.stat().st_size:.3f} (goal <= 1.02)")
+
+        # Cold import: our layer vs PyPI's rasterio wheel, same runtime image.
+        wheel_task = Path(tmp) / "wheel"
+        status, out = images.run_in(
+            cli,
+            target.python_image(python),
+            ["python3", "-m", "pip", "install", "-q", "--target", "/out", "rasterio"],
+            volumes={str(wheel_task): {"bind": "/out", "mode": "rw"}},
+        )
+        if status != 0:
+            raise SystemExit(f"pip install rasterio failed:\n{out[-2000:]}")
+        ours_import = _import_time(cli, target, python, opt, None, args.runs)
+        wheel_import = _import_time(cli, target, python, None, wheel_task, args.runs)
+        print(f"cold import rasterio (median of {args.runs}): layer {ours_import * 1000:.0f} ms, "
+              f"PyPI wheel {wheel_import * 1000:.0f} ms -> ratio {ours_import / wheel_import:.2f} "
+              "(goal <= 1.0)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""nox sessions: the build matrix. Each session runs in its own virtual environment.
+
+    nox -s tests        fast suite: no image is built, nothing is compiled
+    nox -s lint         ruff + shellcheck
+    nox -s test-3.13    build the 3.13 line's images (cached when unchanged) and check them
+    nox -s test-3.10    the same for 3.10
+
+The image sessions build for $GDAL_LAMBDA_TARGET (default al2023; CI uses debian13).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "venv"
+
+LINES = sorted(tomllib.loads((ROOT / "matrix.toml").read_text())["lines"])
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The fast suite: fetcher, matrix, tasks, publishing against moto; no GDAL compile."""
+    _install(session, "test")
+    session.run("pytest", "tests/fast", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff on the Python, shellcheck on every script."""
+    _install(session, "lint")
+    session.run("ruff", "check", "src", "tests", "tasks.py", "noxfile.py", "benchmarks")
+    session.run("ruff", "format", "--check", "src", "tests", "tasks.py", "noxfile.py", "benchmarks")
+    scripts = sorted(str(p) for p in ROOT.glob("scripts/*.sh")) + [".ci/run"]
+    session.run("shellcheck", *scripts, external=True)
+
+
+def _image_session(line: str) -> None:
+    @nox.session(name=f"test-{line}")
+    def image_tests(session: nox.Session) -> None:
+        """Build the line's GDAL, Python and geo-layer images and zip (cached), then check them."""
+        target = os.environ.get("GDAL_LAMBDA_TARGET", "al2023")
+        _install(session, "test")
+        where = ["--target", target]
+        session.run("invoke", "build.gdal", "--version", line, *where)
+        session.run("invoke", "build.python", "--gdal", line, *where)
+        session.run("invoke", "build.layer", "--gdal", line, *where)
+        session.run("invoke", "layer", "--gdal", line, *where)
+        session.run(
+            "pytest",
+            "tests/image",
+            *session.posargs,
+            env={"GDAL_LAMBDA_LINE": line, "GDAL_LAMBDA_TARGET": target},
+        )
+
+
+for _line in LINES:
+    _image_session(_line)

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Assemble a deployable tree (a layer's /opt, or a function package's /var/task) inside the
+# image that built it. Runs in a container; gdal_lambda.layer collects OUT afterwards.
+#
+# usage: assemble.sh SRC OUT RUNTIME_LIBS [BIN_KEEP]
+#   SRC           the installed tree (/opt for a layer, a staged /var/task for a package)
+#   OUT           where to write the slim tree (created; must not exist)
+#   RUNTIME_LIBS  file of sonames the target's runtime image already has, one a line
+#   BIN_KEEP      file of bin/ glob patterns to keep (default: scripts/bin-keep.txt)
+#   PYTHON_DIR    (environment) where Python packages live below OUT: "python" in a layer
+#                 (the default), "." in a function package
+#
+# It: copies SRC; drops what Lambda never uses (headers, static libraries, pkg-config and CMake
+# files, docs, tests, caches, the runtime's own AWS SDK); strips native files except those a
+# wheel's tooling already patched; and bundles into lib/ every shared library a file needs that
+# the runtime lacks, computed with the dynamic loader itself (ldd), glibc never included.
+set -euo pipefail
+
+src=${1:?usage: assemble.sh SRC OUT RUNTIME_LIBS [BIN_KEEP]}
+out=${2:?usage: assemble.sh SRC OUT RUNTIME_LIBS [BIN_KEEP]}
+runtime_libs=${3:?usage: assemble.sh SRC OUT RUNTIME_LIBS [BIN_KEEP]}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bin_keep=${4:-$here/bin-keep.txt}
+pydir=${PYTHON_DIR:-python}
+
+if [[ -e $out ]]; then
+    echo "error: $out exists" >&2
+    exit 1
+fi
+mkdir -p "$out"
+cp -a "$src/." "$out/"
+
+# --- slim -------------------------------------------------------------------------------------
+rm -rf "$out/include" "$out/lib/pkgconfig" "$out/lib/cmake" "$out/share/man" "$out/share/doc" \
+    "$out/share/info" "$out/share/bash-completion"
+find "$out" \( -name '*.a' -o -name '*.la' -o -name '*.pyc' -o -name '*.pyo' \) -type f -delete
+find "$out" -depth -type d -name __pycache__ -exec rm -rf {} +
+# Test suites shipped inside packages (numpy/_core/tests, ...): never imported at run time.
+site=$out/$pydir
+if [[ -d $site ]]; then
+    find "$site" -mindepth 2 -depth -type d -name tests -exec rm -rf {} +
+fi
+
+# The Lambda Python runtime already has the AWS SDK: a second copy only costs space (and may
+# shadow the runtime's). Drop the packages and their dist-info.
+for pkg in boto3 botocore s3transfer jmespath dateutil urllib3 six; do
+    rm -rf "${site:?}/$pkg" "$site/$pkg.py"
+done
+for dist in boto3 botocore s3transfer jmespath python_dateutil urllib3 six; do
+    rm -rf "$site/$dist"-*.dist-info
+done
+# Console scripts pip wrote for a layer's python/ point at a build-time interpreter. In a
+# package (PYTHON_DIR=.) they share bin/ with the GDAL tools, and BIN_KEEP filters them below.
+if [[ $pydir != . ]]; then
+    rm -rf "${site:?}/bin"
+fi
+
+# bin/: only the tools users call (scripts/bin-keep.txt); config scripts and the rest go.
+if [[ -d $out/bin ]]; then
+    mapfile -t keep < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$bin_keep")
+    for file in "$out"/bin/*; do
+        name=$(basename "$file")
+        wanted=no
+        for pattern in "${keep[@]}"; do
+            # shellcheck disable=SC2053 # the pattern is a glob on purpose
+            if [[ $name == $pattern ]]; then
+                wanted=yes
+                break
+            fi
+        done
+        [[ $wanted == yes ]] || rm -f "$file"
+    done
+    # Build-time helpers (gdal-config, geos-config...) even where a pattern matched them.
+    rm -f "$out"/bin/*-config
+fi
+
+is_elf() { [[ -f $1 && ! -L $1 && $(head -c 4 "$1" | od -An -c | tr -d ' ') == 177ELF ]]; }
+
+# --- strip ------------------------------------------------------------------------------------
+# Files installed from manylinux/musllinux wheels were rewritten by auditwheel (patchelf):
+# stripping them again can corrupt them, so they, and their *.libs/ directories, are skipped.
+patched=$(mktemp)
+for wheel in "$site"/*.dist-info/WHEEL; do
+    [[ -f $wheel ]] || continue
+    if grep -qE '^Tag: .*(manylinux|musllinux)' "$wheel"; then
+        cut -d, -f1 "$(dirname "$wheel")/RECORD" | sed "s|^|$site/|" >>"$patched"
+    fi
+done
+find "$out" -type f -print0 | while IFS= read -r -d '' file; do
+    is_elf "$file" || continue
+    [[ $file == *.libs/* ]] && continue
+    grep -qxF "$file" "$patched" && continue
+    strip --strip-unneeded "$file" 2>/dev/null || echo "warning: could not strip ${file#"$out"/}" >&2
+done
+rm -f "$patched"
+
+# --- bundle -----------------------------------------------------------------------------------
+# glibc's own libraries must come from the runtime: a bundled copy would not match its loader.
+glibc='^(ld-linux.*|libc|libm|libdl|libpthread|librt|libresolv|libutil|libnsl|libanl|libmvec|libBrokenLocale|libthread_db|libc_malloc_debug)\.so'
+mkdir -p "$out/lib"
+export LD_LIBRARY_PATH=$out/lib
+while :; do
+    added=0
+    while IFS= read -r -d '' file; do
+        is_elf "$file" || continue
+        while read -r soname path; do
+            [[ $soname =~ $glibc ]] && continue
+            grep -qxF "$soname" "$runtime_libs" && continue
+            [[ -e $out/lib/$soname ]] && continue
+            [[ $path == "$out"/* ]] && continue
+            cp -L "$path" "$out/lib/$soname"
+            chmod 0755 "$out/lib/$soname"
+            strip --strip-unneeded "$out/lib/$soname" 2>/dev/null || true
+            echo "bundled $soname from $path"
+            added=1
+        done < <(ldd "$file" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}')
+    done < <(find "$out" -type f -print0)
+    [[ $added == 0 ]] && break
+done
+rmdir "$out/lib" 2>/dev/null || true

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install the packages a build stage needs with whatever package manager the base image has.
+# The names live in scripts/packages/<manager>-<set>.txt, one a line, '#' for comments, so a new
+# target is a new list, not new code.
+#
+# usage: install-packages.sh SET          install scripts/packages/<manager>-SET.txt
+#        install-packages.sh - NAME...    install the named packages (used for the runtime
+#                                         packages an image build computed)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+if command -v apt-get >/dev/null 2>&1; then
+    manager=apt
+elif command -v dnf >/dev/null 2>&1; then
+    manager=dnf
+elif command -v microdnf >/dev/null 2>&1; then
+    manager=microdnf
+else
+    echo "error: no apt-get, dnf or microdnf in this image; add a package list for its manager" >&2
+    exit 1
+fi
+
+if [[ ${1:-} == - ]]; then
+    shift
+    packages=("$@")
+else
+    set_name=${1:?usage: install-packages.sh SET | - NAME...}
+    # microdnf reads the same names as dnf.
+    list=$here/packages/${manager/microdnf/dnf}-$set_name.txt
+    if [[ ! -f $list ]]; then
+        echo "error: no package list $list for this base image" >&2
+        exit 1
+    fi
+    mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$list")
+fi
+if [[ ${#packages[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+case $manager in
+apt)
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    rm -rf /var/lib/apt/lists/*
+    ;;
+dnf | microdnf)
+    "$manager" install -y "${packages[@]}"
+    "$manager" clean all
+    ;;
+esac

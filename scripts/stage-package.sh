@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Stage a function package in /var/task-staging (run inside docker/package/Dockerfile).
+#
+# usage: MODE=full|layer [NO_BINARY=a,b] stage-package.sh install|stage
+#   install  pip-install /tmp/gdal-lambda/requirements.txt into /tmp/gdal-lambda/site
+#            full:  every requirement (--target), native geo packages built against /opt
+#            layer: only what the layer in /opt/python lacks: pip sees the layer's
+#                   distributions on PYTHONPATH as installed and --user installs the rest
+#   stage    /var/task-staging = site + the user's code (+ /opt's lib, share, bin when full)
+set -euo pipefail
+
+mode=${MODE:?MODE must be full or layer}
+work=/tmp/gdal-lambda
+stage=/var/task-staging
+
+case ${1:-} in
+install)
+    mkdir -p "$work/site"
+    if [[ ! -s $work/requirements.txt ]]; then
+        exit 0
+    fi
+    pip_args=(--no-cache-dir --disable-pip-version-check -r "$work/requirements.txt" --no-binary "${NO_BINARY:-:none:}")
+    if [[ $mode == full ]]; then
+        python3 -m pip install --target "$work/site" "${pip_args[@]}"
+    else
+        PYTHONPATH=/opt/python PYTHONUSERBASE=$work/user python3 -m pip install --user "${pip_args[@]}"
+        user_site=$(PYTHONUSERBASE=$work/user python3 -c 'import site; print(site.getusersitepackages())')
+        if [[ -d $user_site ]]; then
+            cp -a "$user_site/." "$work/site/"
+        fi
+    fi
+    ;;
+stage)
+    rm -rf "$stage"
+    mkdir -p "$stage"
+    cp -a "$work/site/." "$stage/"
+    if [[ $mode == full ]]; then
+        cp -a /opt/lib /opt/share /opt/bin "$stage/"
+    fi
+    # The user's code last: it wins over a same-named file from a requirement.
+    cp -a "$work/code/." "$stage/"
+    ;;
+*)
+    echo "usage: MODE=full|layer stage-package.sh install|stage" >&2
+    exit 2
+    ;;
+esac

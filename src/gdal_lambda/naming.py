@@ -1,0 +1,46 @@
+"""Names derived from (line, python, recipe, target): image tags, zip paths, Lambda layer names.
+
+One place, so that build, publish and push agree. The default target adds no suffix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .versions import ROOT
+
+DIST = ROOT / "dist"
+DEFAULT_TARGET = "al2023"
+
+
+def stem(
+    line: str,
+    *,
+    python: str | None = None,
+    recipe: str | None = None,
+    target: str = DEFAULT_TARGET,
+) -> str:
+    """``gdal3.13[-py3.12][-geo][-<target>]``: the image tag and zip name share it."""
+    name = f"gdal{line}"
+    if python:
+        name += f"-py{python}"
+    if recipe:
+        name += f"-{recipe}"
+    if target != DEFAULT_TARGET:
+        name += f"-{target}"
+    return name
+
+
+def layer_zip(
+    line: str, python: str, recipe: str = "geo", target: str = DEFAULT_TARGET, dist: Path | None = None
+) -> Path:
+    """``dist/gdal3.13-py3.12-geo.zip``: where `invoke layer` writes and `invoke publish` reads."""
+    return (dist or DIST) / f"{stem(line, python=python, recipe=recipe, target=target)}.zip"
+
+
+def layer_name(line: str, python: str, recipe: str = "geo", arch: str = "x86_64") -> str:
+    """The Lambda layer name, original scheme: ``gdal313-py312-geo`` (+ ``-arm64`` off x86_64)."""
+    name = f"gdal{line.replace('.', '')}-py{python.replace('.', '')}-{recipe}"
+    if arch != "x86_64":
+        name += f"-{arch}"
+    return name

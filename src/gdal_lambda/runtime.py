@@ -1,0 +1,123 @@
+"""The clean Lambda-like runtime: its environment, its libraries, running something in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from .errors import GdalLambdaError
+from .images import image_exists, run_in
+from .versions import Target
+
+LAYER_ROOT = "/opt"
+TASK_ROOT = "/var/task"
+
+# GDAL settings recommended for Lambda (README, "Lambda settings"), each for a reason given there.
+RECOMMENDED_GDAL_ENV: dict[str, str] = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.vrt,.jp2,.ovr",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "GDAL_HTTP_VERSION": "2",
+    "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
+    "GDAL_HTTP_MAX_RETRY": "3",
+    "GDAL_HTTP_RETRY_DELAY": "1",
+    "VSI_CACHE": "TRUE",
+    "VSI_CACHE_SIZE": "5000000",
+    "GDAL_CACHEMAX": "200",
+    "CPL_TMPDIR": "/tmp",
+}
+
+
+def data_env(root: str = LAYER_ROOT) -> dict[str, str]:
+    """GDAL_DATA / PROJ_DATA (and PROJ_LIB for older readers) under a layer or package root."""
+    return {
+        "GDAL_DATA": f"{root}/share/gdal",
+        "PROJ_DATA": f"{root}/share/proj",
+        "PROJ_LIB": f"{root}/share/proj",
+    }
+
+
+def lambda_env(target: Target, python: str) -> dict[str, str]:
+    """The variables Lambda itself sets for a Python function on this target's OS.
+
+    LD_LIBRARY_PATH lists the system directories before /opt/lib, as Lambda does: a bundled
+    library that an older system copy would shadow is caught by running under it.
+    """
+    return {
+        "LAMBDA_TASK_ROOT": TASK_ROOT,
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+        "LD_LIBRARY_PATH": ":".join(target.ld_library_path),
+        "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+        # The Lambda Python bootstrap puts these first on sys.path, in this order.
+        "PYTHONPATH": ":".join(
+            [TASK_ROOT, f"/opt/python/lib/python{python}/site-packages", "/opt/python", "/var/runtime"]
+        ),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{python}",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+    }
+
+
+def runtime_sonames(cli: docker.DockerClient, target: Target, python: str) -> set[str]:
+    """Every shared-library file name the target's plain runtime image provides."""
+    image = target.runtime_image(python)
+    if not image_exists(cli, image):
+        hint = (
+            f"run `invoke build.standin --target {target.name}`"
+            if target.is_standin
+            else f"pull it: `docker pull {image}`"
+        )
+        raise GdalLambdaError(f"runtime image {image} is not available locally: {hint}")
+    system_dirs = [d for d in target.ld_library_path if not d.startswith((LAYER_ROOT, TASK_ROOT))]
+    script = (
+        "ldconfig -p 2>/dev/null | sed -n 's/^[[:space:]]*\\([^ ]*\\) (.*/\\1/p'; "
+        f"for d in {' '.join(system_dirs)}; do "
+        '[ -d "$d" ] && find "$d" -maxdepth 1 -name "*.so*" -printf "%f\\n"; done; true'
+    )
+    code, out = run_in(cli, image, ["sh", "-c", script])
+    if code != 0:
+        raise GdalLambdaError(f"could not list the libraries of {image}: {out.strip()[-300:]}")
+    return {line.strip() for line in out.splitlines() if line.strip()}
+
+
+def run_clean(
+    cli: docker.DockerClient,
+    target: Target,
+    python: str,
+    command: list[str],
+    *,
+    opt: Path | None = None,
+    task: Path | None = None,
+    env: dict[str, str] | None = None,
+    network_mode: str = "host",
+    **kwargs: Any,
+) -> tuple[int, str]:
+    """Run ``command`` in the plain runtime image, read-only, the way Lambda would.
+
+    ``opt`` (an unpacked layer) is mounted at /opt and ``task`` (an unpacked package) at
+    /var/task, both read-only; the root file system is read-only and /tmp is a tmpfs.
+    """
+    volumes: dict[str, dict[str, str]] = {}
+    if opt is not None:
+        volumes[str(opt.resolve())] = {"bind": LAYER_ROOT, "mode": "ro"}
+    if task is not None:
+        volumes[str(task.resolve())] = {"bind": TASK_ROOT, "mode": "ro"}
+    environment = {**lambda_env(target, python), **(env or {})}
+    return run_in(
+        cli,
+        target.runtime_image(python),
+        command,
+        environment={k: v for k, v in environment.items() if v is not None},
+        volumes=volumes,
+        read_only=True,
+        tmpfs={"/tmp": "rw,size=512m"},
+        network_mode=network_mode,
+        working_dir=TASK_ROOT,
+        **kwargs,
+    )

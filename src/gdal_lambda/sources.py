@@ -1,0 +1,180 @@
+"""Fetch pinned source tarballs into a local cache, verified by sha256, before any Docker build.
+
+* The cache is ``$GDAL_LAMBDA_CACHE`` or ``$XDG_CACHE_HOME/gdal-lambda`` (``~/.cache/...``).
+* A cached file is used only if its digest matches; a warm cache needs no network.
+* Mirrors are tried in the matrix's order, each with a short connect timeout; a download goes to
+  a temporary file in the cache directory and is renamed into place only once verified, so an
+  interrupted or tampered download never leaves a file behind.
+* If every mirror fails, one error lists each attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from .errors import GdalLambdaError
+from .versions import Mirror, Source
+
+CONNECT_TIMEOUT = float(os.environ.get("GDAL_LAMBDA_CONNECT_TIMEOUT", "5"))
+READ_TIMEOUT = 60.0
+CHUNK = 1 << 16
+
+
+class ChecksumError(GdalLambdaError):
+    """A file's sha256 differs from the matrix."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    source: Source
+    mirror: Mirror
+    path: Path
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("GDAL_LAMBDA_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gdal-lambda"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cached(mirror: Mirror, directory: Path, log: Callable[[str], None]) -> Path | None:
+    """The cached file for a mirror if it verifies; a bad one is removed and reported."""
+    path = directory / mirror.filename
+    if not path.is_file():
+        return None
+    actual = sha256_of(path)
+    if actual == mirror.sha256:
+        return path
+    path.unlink()
+    log(
+        f"warning: cached {path} was corrupt or tampered with "
+        f"(expected sha256 {mirror.sha256}, got {actual}); removed it, fetching again"
+    )
+    return None
+
+
+def _download(mirror: Mirror, directory: Path, progress: Progress | None) -> Path:
+    """Download one mirror's file, verify it, rename it into the cache. Raises on any failure."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / mirror.filename
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{mirror.filename}.", suffix=".part", dir=directory)
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with (
+            os.fdopen(fd, "wb") as out,
+            requests.get(mirror.url, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as resp,
+        ):
+            resp.raise_for_status()
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            task = progress.add_task(mirror.filename, total=total) if progress else None
+            received = 0
+            for block in resp.iter_content(CHUNK):
+                out.write(block)
+                digest.update(block)
+                received += len(block)
+                if progress is not None and task is not None:
+                    progress.update(task, advance=len(block))
+            if total is not None and received != total:
+                raise OSError(f"connection closed after {received} of {total} bytes")
+        actual = digest.hexdigest()
+        if actual != mirror.sha256:
+            raise ChecksumError(
+                f"sha256 mismatch for {mirror.url}: expected {mirror.sha256}, got {actual}"
+            )
+        os.replace(tmp, final)
+        return final
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {CONNECT_TIMEOUT:g} s"
+    if isinstance(exc, requests.ConnectionError):
+        return f"connection failed ({exc.__class__.__name__})"
+    return str(exc) or exc.__class__.__name__
+
+
+def fetch(
+    source: Source,
+    directory: Path | None = None,
+    *,
+    show_progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> Fetched:
+    """Return a verified local copy of ``source``, from the cache or the first working mirror."""
+    directory = directory or cache_dir() / "sources"
+    for mirror in source.mirrors:
+        path = _cached(mirror, directory, log)
+        if path is not None:
+            return Fetched(source, mirror, path)
+
+    attempts: list[str] = []
+    progress = (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        if show_progress
+        else None
+    )
+    for mirror in source.mirrors:
+        try:
+            if progress is not None:
+                with progress:
+                    path = _download(mirror, directory, progress)
+            else:
+                path = _download(mirror, directory, None)
+        except ChecksumError as exc:
+            attempts.append(str(exc))
+            log(f"warning: {exc}")
+            continue
+        except (requests.RequestException, OSError) as exc:
+            attempts.append(f"{mirror.url}: {_describe(exc)}")
+            continue
+        if attempts:
+            log(f"fetched {source.name} {source.version} from {mirror.url} after: " + "; ".join(attempts))
+        return Fetched(source, mirror, path)
+    listing = "\n".join(f"  - {a}" for a in attempts)
+    raise GdalLambdaError(
+        f"could not fetch {source.name} {source.version} from any mirror "
+        f"(check the network, or put a verified copy in {directory}):\n{listing}"
+    )
+
+
+def fetch_all(
+    sources: list[Source], directory: Path | None = None, *, show_progress: bool = True
+) -> dict[str, Fetched]:
+    return {s.name: fetch(s, directory, show_progress=show_progress) for s in sources}

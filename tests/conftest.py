@@ -1,0 +1,18 @@
+"""Shared test setup: the tests/ folder is importable (httpserver), the repo's src/ too."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ARG001 - pytest hook signature
+    """The fast suite checks the shipped matrix: a CI overlay (GDAL_LAMBDA_MATRIX_OVERLAY) only
+    applies to the image sessions, so tests/fast run without it."""
+    import os
+
+    if all("/tests/fast/" in str(item.fspath) for item in items):
+        os.environ.pop("GDAL_LAMBDA_MATRIX_OVERLAY", None)

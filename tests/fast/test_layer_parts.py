@@ -1,0 +1,156 @@
+"""The assembly parts layers and packages share, on small trees made here: ELF checks (on the
+host's own binaries), the deterministic zip, the size limits, recipe pin overrides."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gdal_lambda import images, layer, versions
+from gdal_lambda.errors import GdalLambdaError
+
+
+@pytest.fixture
+def target() -> versions.Target:
+    return versions.load_matrix().target("debian13")
+
+
+def _tree(tmp_path: Path) -> Path:
+    tree = tmp_path / "opt"
+    (tree / "bin").mkdir(parents=True)
+    (tree / "lib").mkdir()
+    (tree / "share" / "x").mkdir(parents=True)
+    (tree / "share" / "x" / "data.txt").write_text("data\n" * 1000)
+    (tree / "lib" / "libdemo.so.1.2.3").write_bytes(os.urandom(5000))
+    (tree / "lib" / "libdemo.so.1").symlink_to("libdemo.so.1.2.3")
+    tool = tree / "bin" / "tool"
+    tool.write_text("#!/bin/sh\necho hi\n")
+    tool.chmod(0o700)
+    odd = tree / "share" / "x" / "odd.txt"
+    odd.write_text("odd")
+    odd.chmod(0o600)
+    return tree
+
+
+def test_zip_is_deterministic_sorted_with_links_and_normal_modes(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    layer.write_zip(tree, first)
+    os.utime(tree / "share" / "x" / "data.txt", (1, 1))  # a different mtime changes nothing
+    layer.write_zip(tree, second)
+    assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+    with zipfile.ZipFile(first) as zf:
+        infos = {i.filename: i for i in zf.infolist()}
+        names = zf.namelist()
+        assert zf.read("lib/libdemo.so.1") == b"libdemo.so.1.2.3"
+    assert names == sorted(names)
+    assert stat.S_ISLNK(infos["lib/libdemo.so.1"].external_attr >> 16)
+    assert stat.S_IMODE(infos["bin/tool"].external_attr >> 16) == 0o755
+    assert stat.S_IMODE(infos["share/x/odd.txt"].external_attr >> 16) == 0o644
+    assert stat.S_IMODE(infos["share/"].external_attr >> 16) == 0o755
+    # Info-ZIP restores the link and the modes exactly.
+    out = tmp_path / "unzipped"
+    subprocess.run(["unzip", "-q", str(first), "-d", str(out)], check=True)
+    assert os.readlink(out / "lib" / "libdemo.so.1") == "libdemo.so.1.2.3"
+    assert stat.S_IMODE((out / "bin" / "tool").stat().st_mode) == 0o755
+
+
+def test_zip_failure_leaves_nothing(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    (tree / "share" / "broken").symlink_to(tree / "missing")
+    (tree / "share" / "unreadable").mkdir()
+    bad = tree / "share" / "unreadable" / "f"
+    bad.write_text("x")
+    dest = tmp_path / "dist" / "out.zip"
+    dest.parent.mkdir()
+    real_open = Path.open
+
+    def failing_open(self: Path, *args, **kwargs):  # an I/O error half way through
+        if self == bad:
+            raise OSError("disk on fire")
+        return real_open(self, *args, **kwargs)
+
+    Path.open = failing_open  # type: ignore[method-assign]
+    try:
+        with pytest.raises(OSError, match="disk on fire"):
+            layer.write_zip(tree, dest)
+    finally:
+        Path.open = real_open  # type: ignore[method-assign]
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_missing_library_is_named(tmp_path: Path, target: versions.Target) -> None:
+    tree = tmp_path / "opt"
+    (tree / "bin").mkdir(parents=True)
+    shutil.copy(shutil.which("curl") or "/usr/bin/curl", tree / "bin" / "curl")
+    with pytest.raises(GdalLambdaError, match=r"^bin/curl needs libcurl\.so\.4, which neither"):
+        layer.check_tree(tree, "/opt", target, runtime_libs=set())
+
+
+def test_libraries_resolve_from_runtime_lib_dir_and_rpath(tmp_path: Path, target: versions.Target) -> None:
+    tree = tmp_path / "opt"
+    (tree / "bin").mkdir(parents=True)
+    shutil.copy("/usr/bin/curl", tree / "bin" / "curl")
+    needed = layer.elf_facts(tree / "bin" / "curl")
+    assert needed is not None and "libcurl.so.4" in needed.needed
+    # every library curl needs, except libcurl, is "in the runtime"; libcurl in the tree's lib/
+    runtime_libs = set(needed.needed) - {"libcurl.so.4"}
+    (tree / "lib").mkdir()
+    (tree / "lib" / "libcurl.so.4").write_bytes(b"")
+    count, highest = layer.check_tree(tree, "/opt", target, runtime_libs)
+    assert count == 1 and highest and highest.startswith("bin/curl: ") and "@GLIBC_2." in highest
+
+
+def test_glibc_floor_violation_names_file_and_symbol(tmp_path: Path, target: versions.Target) -> None:
+    tree = tmp_path / "opt"
+    (tree / "bin").mkdir(parents=True)
+    shutil.copy("/bin/ls", tree / "bin" / "ls")
+    old = replace(target, glibc="2.2", name="ancient")
+    facts = layer.elf_facts(tree / "bin" / "ls")
+    assert facts is not None
+    with pytest.raises(GdalLambdaError, match=r"^bin/ls needs \S+@GLIBC_2\.\d+, newer than the ancient runtime's glibc 2\.2"):
+        layer.check_tree(tree, "/opt", old, runtime_libs=set(facts.needed))
+
+
+def test_size_limits(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    report = layer.measure_tree(tree)
+    assert report.unzipped == sum(p.stat().st_size for p in layer.iter_files(tree))
+    assert report.largest[0][0] == "lib/libdemo.so.1.2.3"
+    assert set(report.folders) == {"bin", "lib", "share"}
+    layer.check_limits(report, "demo")
+    with pytest.raises(GdalLambdaError, match=r"demo is 0\.0 MB unzipped, over Lambda's limit"):
+        layer.check_limits(report, "demo", budget=100)
+
+
+def test_recipe_pin_overrides_keep_markers() -> None:
+    text = 'numpy==2.5.5 ; python_version >= "3.12"\npyproj==3.8.0 ; python_version >= "3.12"\npyproj==3.7.2\n'
+    out = images.override_pins(text, {"pyproj": "3.6.1"})
+    assert out == 'numpy==2.5.5 ; python_version >= "3.12"\npyproj==3.6.1 ; python_version >= "3.12"\npyproj==3.6.1\n'
+
+
+def test_recipe_without_requirements_is_refused(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "layers" / "empty").mkdir(parents=True)
+    (tmp_path / "layers" / "empty" / "Dockerfile").write_text("FROM scratch\n")
+    monkeypatch.setattr(images, "ROOT", tmp_path)
+    with pytest.raises(GdalLambdaError, match="has no requirements.txt"):
+        images.recipe_dir("empty")
+    with pytest.raises(GdalLambdaError, match="unknown layer recipe 'nope': recipes are empty"):
+        images.recipe_dir("nope")
+
+
+def test_overlay_repins_a_line(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    matrix = versions.load_matrix(overlay=root / ".ci" / "reachable-pins.toml")
+    assert matrix.line("3.13").version("proj") == "9.1.1"
+    assert matrix.line("3.13").version("gdal") == "3.13.3"
+    assert matrix.requirement_overrides == {"pyproj": "3.6.1"}
+    assert versions.load_matrix().line("3.13").version("proj") == "9.9.0"

@@ -1,0 +1,230 @@
+"""Bad input: one clear GdalLambdaError, raised before the first request, the manifest untouched.
+
+moto would accept most of these (a 300-character description, 16 runtimes, an unzipped size
+of 300 MB): the proxy in front of it proves the tool refused them without sending anything.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from publish_support import (  # noqa: F401 - aws, moto_endpoint, moto, proxy are fixtures
+    FaultProxy,
+    aws,
+    free_port,
+    make_big_unzipped_zip,
+    make_zip,
+    moto,
+    moto_endpoint,
+    proxy,
+)
+from rich.console import Console
+
+from gdal_lambda import publish as pub
+from gdal_lambda.errors import GdalLambdaError
+
+MANIFEST = '{"gdal313-py312-geo": {"us-east-1": {"version": 1, "arn": "arn:kept"}}}\n'
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), width=200)
+
+
+def attempt(
+    tmp_path: Path,
+    proxy_url: str,
+    *,
+    regions: str = "us-east-1",
+    access: dict[str, Any] | None = None,
+    publish: dict[str, Any] | None = None,
+    **spec: Any,
+) -> None:
+    """What `invoke publish` does, from arguments to the end: spec, regions, access, publish."""
+    spec.setdefault("zip_path", make_zip(tmp_path / "dist" / "layer.zip"))
+    layer = pub.layer_spec(spec.pop("line", "3.13"), spec.pop("python", "3.12"), **spec)
+    pub.publish(
+        layer,
+        pub.resolve_regions(regions),
+        access=pub.Access.parse(**(access or {})),
+        settings=pub.Settings(endpoint_url=proxy_url),
+        manifest=tmp_path / "layers.json",
+        out=quiet(),
+        **(publish or {}),
+    )
+
+
+def _huge(tmp_path: Path) -> dict[str, Any]:
+    return {"zip_path": make_big_unzipped_zip(tmp_path / "huge.zip", 251 * 1024 * 1024)}
+
+
+def _not_a_zip(tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "broken.zip"
+    path.write_bytes(b"this is not a zip")
+    return {"zip_path": path}
+
+
+CASES: dict[str, tuple[Callable[[Path], dict[str, Any]], str]] = {
+    "name characters": (lambda t: {"name": "gdal 3.13/geo"}, "only letters, digits, '-' and '_'"),
+    "name length": (lambda t: {"name": "g" * 141}, "141 characters; Lambda allows at most 140"),
+    "recipe makes a bad name": (lambda t: {"recipe": "geo.extra"}, "is not valid"),
+    "description": (lambda t: {"description": "d" * 200}, "shorten --description to at most 184"),
+    "licence": (lambda t: {"license": "l" * 513}, "Lambda allows at most 512"),
+    "too many runtimes": (
+        lambda t: {"runtimes": [f"python3.{n}" for n in range(6, 16)] + ["java8", "java11",
+                   "java17", "java21", "nodejs20.x", "nodejs22.x"]},  # fmt: skip
+        "16 compatible runtimes given; Lambda allows at most 15",
+    ),
+    "unknown runtime": (lambda t: {"runtimes": ["python3.99"]}, "unknown Lambda runtime"),
+    "architecture": (lambda t: {"arch": "sparc"}, "Lambda layers are x86_64 or arm64"),
+    "unknown line": (lambda t: {"line": "2.4"}, "unknown GDAL line '2.4'"),
+    "unknown target": (lambda t: {"target": "alpine"}, "unknown target 'alpine'"),
+    "unknown region": (lambda t: {"regions": "eu-west-9"}, "unknown region 'eu-west-9'"),
+    "typo region": (lambda t: {"regions": "us-east1"}, "did you mean us-east-1"),
+    "partitions mixed": (lambda t: {"regions": "us-east-1,cn-north-1"}, "span partitions"),
+    "no region": (lambda t: {"regions": " , "}, "no region given"),
+    "unzipped size": (_huge, "unzips to 251.0 MiB; Lambda allows at most 250 MiB"),
+    "not a zip": (_not_a_zip, "is not a readable zip file"),
+    "missing zip": (
+        lambda t: {"zip_path": None, "dist": t / "empty"},
+        "gdal3.13-py3.12-geo.zip does not exist: run `invoke layer --gdal 3.13 --python 3.12`",
+    ),
+    "missing stand-in zip": (
+        lambda t: {"zip_path": None, "dist": t / "empty", "target": "debian13", "python": "3.13"},
+        "gdal3.13-py3.13-geo-debian13.zip does not exist: run `invoke layer --gdal 3.13 "
+        "--python 3.13 --target debian13`",
+    ),
+    "missing explicit zip": (
+        lambda t: {"zip_path": t / "nowhere.zip"},
+        "nowhere.zip does not exist",
+    ),
+    "public and org": (
+        lambda t: {"access": {"public": True, "org_id": "o-abcdefghij"}},
+        "--public grants every AWS account already",
+    ),
+    "org id": (lambda t: {"access": {"org_id": "acme"}}, "organisation id 'acme' is not valid"),
+    "account id": (
+        lambda t: {"access": {"accounts": ["123456789012,12345"]}},
+        "account id '12345' is not valid",
+    ),
+    "bucket name": (
+        lambda t: {"publish": {"bucket": "Layers_{region}"}},
+        "is not a valid S3 bucket name",
+    ),
+    "bucket template": (
+        lambda t: {"publish": {"bucket": "layers-{owner}"}},
+        "bucket template 'layers-{owner}' is not valid",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_error_before_any_request(
+    case: str, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    make, expected = CASES[case]
+    (tmp_path / "layers.json").write_text(MANIFEST)
+    kwargs = make(tmp_path)
+
+    with pytest.raises(GdalLambdaError) as raised:
+        attempt(tmp_path, proxy.url, **kwargs)
+
+    message = str(raised.value)
+    assert expected in message
+    assert "\n" not in message
+    assert proxy.seen == []
+    assert (tmp_path / "layers.json").read_text() == MANIFEST
+
+
+def test_a_broken_manifest_stops_the_run_before_any_request(
+    proxy: FaultProxy, tmp_path: Path
+) -> None:
+    (tmp_path / "layers.json").write_text('{"gdal313-py312-geo": {"us-east-1": ')
+
+    with pytest.raises(GdalLambdaError, match=r"layers.json is not valid JSON .*nothing was"):
+        attempt(tmp_path, proxy.url)
+
+    assert proxy.seen == []
+    assert (tmp_path / "layers.json").read_text() == '{"gdal313-py312-geo": {"us-east-1": '
+
+
+def test_no_credentials_is_one_line(
+    proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    (tmp_path / "layers.json").write_text(MANIFEST)
+
+    with pytest.raises(GdalLambdaError, match="no AWS credentials found: set AWS_PROFILE"):
+        attempt(tmp_path, proxy.url)
+
+    assert proxy.seen == []  # botocore could not sign: nothing left the process
+    assert (tmp_path / "layers.json").read_text() == MANIFEST
+
+
+def test_an_unreachable_endpoint_is_one_line(
+    aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GDAL_LAMBDA_MAX_ATTEMPTS", "2")
+    port = free_port()  # nothing listens there
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    (tmp_path / "layers.json").write_text(MANIFEST)
+
+    with pytest.raises(GdalLambdaError) as raised:
+        attempt(tmp_path, f"http://127.0.0.1:{port}")
+
+    assert f"cannot reach the AWS endpoint http://127.0.0.1:{port}" in str(raised.value)
+    assert (tmp_path / "layers.json").read_text() == MANIFEST
+
+
+def test_aws_endpoint_url_from_boto3s_own_variable_is_honoured(
+    moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
+    layer = pub.layer_spec("3.13", "3.12", zip_path=make_zip(tmp_path / "l.zip"))
+
+    report = pub.publish(
+        layer, ["eu-west-1"], manifest=tmp_path / "m.json", out=quiet(), settings=None
+    )
+
+    assert report.results[0].status == "published"
+    assert pub.Settings.from_env().where == moto
+
+
+def test_the_gdal_lambda_endpoint_variable_wins(
+    proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("GDAL_LAMBDA_ENDPOINT_URL", proxy.url)
+    layer = pub.layer_spec("3.13", "3.12", zip_path=make_zip(tmp_path / "l.zip"))
+
+    pub.publish(layer, ["eu-west-1"], manifest=tmp_path / "m.json", out=quiet())
+
+    assert {s.region for s in proxy.seen if s.service == "lambda"} == {"eu-west-1"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"endpoint_url": "localhost:4566"}, "endpoint URL 'localhost:4566' is not valid"),
+        ({"retry_mode": "legacy"}, "retry mode 'legacy' is not one of standard, adaptive"),
+        ({"jobs": 0}, "--jobs must be at least 1"),
+        ({"max_attempts": 0}, "max attempts must be at least 1"),
+    ],
+)
+def test_bad_settings(settings: dict[str, Any], expected: str) -> None:
+    with pytest.raises(GdalLambdaError, match=expected):
+        pub.Settings(**settings).check()
+
+
+def test_region_all_is_the_commercial_partition() -> None:
+    regions = pub.resolve_regions("all")
+    assert regions.everything
+    assert {"us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"} <= set(regions)
+    assert not [r for r in regions if r.startswith(("cn-", "us-gov-", "us-iso"))]
+    assert pub.resolve_regions("eu-west-1, us-east-1,eu-west-1") == ["eu-west-1", "us-east-1"]

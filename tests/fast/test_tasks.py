@@ -1,0 +1,140 @@
+"""The invoke tasks as a user runs them: argument errors are one line on stderr and exit 1."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_task_list_has_the_documented_tasks() -> None:
+    out = invoke("--list").stdout
+    for name in ("build.gdal", "build.standin", "fetch", "drivers"):
+        assert name in out
+
+
+def test_unknown_version_lists_known_lines() -> None:
+    line = _one_error_line(invoke("build.gdal", "--version", "2.4"))
+    assert "unknown GDAL line '2.4'" in line and "3.10, 3.13" in line
+
+
+def test_unknown_target_lists_targets() -> None:
+    line = _one_error_line(invoke("build.gdal", "--version", "3.13", "--target", "alpine"))
+    assert "known targets are al2023, debian12, debian13" in line
+
+
+def test_docker_not_reachable_says_how_to_start_it(tmp_path: Path) -> None:
+    line = _one_error_line(
+        invoke(
+            "build.gdal", "--version", "3.13", "--target", "debian13",
+            env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"},
+        )
+    )
+    assert "cannot reach the Docker daemon" in line and "dockerd" in line
+
+
+def test_no_mirror_reachable_is_one_error_listing_attempts(tmp_path: Path) -> None:
+    matrix = tmp_path / "matrix.toml"
+    text = (ROOT / "matrix.toml").read_text()
+    text = text.replace("https://", "http://127.0.0.1:9/").replace("http://deb.debian.org", "http://127.0.0.1:9")
+    matrix.write_text(text)
+    result = invoke(
+        "fetch", "--version", "3.10",
+        env={"GDAL_LAMBDA_MATRIX": str(matrix), "GDAL_LAMBDA_CACHE": str(tmp_path / "c")},
+    )
+    assert result.returncode == 1
+    assert "error: could not fetch" in result.stderr
+    assert result.stderr.count("127.0.0.1:9") == 2  # the two mirrors of the first source
+    assert not (tmp_path / "c" / "sources").exists() or not any((tmp_path / "c" / "sources").iterdir())
+
+
+def test_fetch_needs_a_line() -> None:
+    assert "name a line with --version" in _one_error_line(invoke("fetch"))
+
+
+def test_drivers_table_is_generated_from_the_matrix() -> None:
+    result = invoke("drivers")
+    assert result.returncode == 0
+    assert "| ESRI Shapefile |  | yes |" in result.stdout
+    assert "| GTiff | yes |  |" in result.stdout
+
+
+def test_readme_driver_table_is_current(tmp_path: Path) -> None:
+    from gdal_lambda import readme, versions
+
+    copy = tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", copy)
+    readme.write_drivers_table(versions.load_matrix(), copy)
+    assert copy.read_text() == (ROOT / "README.md").read_text(), "run `invoke drivers --write`"
+
+
+def test_cached_tarball_with_wrong_digest_in_matrix_fails_build_before_docker(tmp_path: Path) -> None:
+    """A tampered cache with no reachable mirror: clear error, bad file gone."""
+    cache = tmp_path / "c" / "sources"
+    cache.mkdir(parents=True)
+    bad = cache / "gdal_3.10.3+dfsg.orig.tar.xz"
+    bad.write_bytes(b"truncated")
+    matrix = tmp_path / "matrix.toml"
+    text = (ROOT / "matrix.toml").read_text()
+    matrix.write_text(text.replace("https://", "http://127.0.0.1:9/").replace("http://deb.debian.org", "http://127.0.0.1:9"))
+    result = invoke(
+        "fetch", "--version", "3.10",
+        env={"GDAL_LAMBDA_MATRIX": str(matrix), "GDAL_LAMBDA_CACHE": str(tmp_path / "c")},
+    )
+    assert result.returncode == 1
+    assert "corrupt or tampered" in result.stdout + result.stderr
+    assert hashlib.sha256(b"truncated").hexdigest() in result.stdout + result.stderr
+    assert not bad.exists()
+
+
+@pytest.mark.skipif(shutil.which("docker") is None and not os.environ.get("GDAL_LAMBDA_REQUIRE_DOCKER"), reason="no docker")
+def test_failing_build_step_names_the_step_and_its_last_lines(tmp_path: Path) -> None:
+    from gdal_lambda import images
+    from gdal_lambda.errors import GdalLambdaError
+
+    cli = images.client()
+    base = "gdal-lambda-standin:debian13"
+    if not images.image_exists(cli, base):
+        if os.environ.get("GDAL_LAMBDA_REQUIRE_DOCKER"):
+            pytest.fail(f"{base} missing: run `invoke build.standin --target debian13`")
+        pytest.skip(f"{base} missing")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        f"FROM {base}\nRUN echo preparing\nRUN echo first-clue && echo second-clue >&2 && exit 3\n"
+    )
+    with pytest.raises(GdalLambdaError) as err:
+        images.stream_build(cli, context=ctx, tag="gdal-lambda-test:failing", buildargs={}, echo=lambda _: None)
+    text = str(err.value)
+    assert "failed at Step 3/3 : RUN echo first-clue" in text
+    assert "returned a non-zero code: 3" in text
+    assert "first-clue" in text.split("last lines", 1)[1]

@@ -1,0 +1,109 @@
+"""The matrix file: the shipped one is complete, and broken ones fail with one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gdal_lambda import naming, versions
+from gdal_lambda.errors import GdalLambdaError
+
+
+@pytest.fixture(scope="module")
+def matrix() -> versions.Matrix:
+    return versions.load_matrix()
+
+
+def test_lines_pin_the_issue_versions(matrix: versions.Matrix) -> None:
+    assert {k: {lib: matrix.lines[k].version(lib) for lib in versions.LIBRARIES} for k in matrix.lines} == {
+        "3.13": {"gdal": "3.13.3", "proj": "9.9.0", "geos": "3.15.0"},
+        "3.10": {"gdal": "3.10.3", "proj": "9.6.0", "geos": "3.13.1"},
+    }
+
+
+def test_every_source_lists_upstream_first_then_debian(matrix: versions.Matrix) -> None:
+    for line in matrix.lines.values():
+        for source in line.sources.values():
+            urls = [m.url for m in source.mirrors]
+            assert len(urls) >= 2, source
+            assert "deb.debian.org" not in urls[0], source
+            assert "deb.debian.org" in urls[-1], source
+            assert len({m.sha256 for m in source.mirrors}) >= 1
+
+
+def test_only_the_debian_gdal_repack_declares_missing_files(matrix: versions.Matrix) -> None:
+    for line in matrix.lines.values():
+        for source in line.sources.values():
+            for mirror in source.mirrors:
+                if mirror.missing:
+                    assert source.name == "gdal" and "+dfsg" in mirror.url
+                    assert set(mirror.missing) == {"ogr/data/ecw_cs.wkt", "ogr/data/cubewerx_extra.wkt"}
+
+
+def test_targets(matrix: versions.Matrix) -> None:
+    assert matrix.default_target == "al2023" == naming.DEFAULT_TARGET
+    assert set(matrix.targets) == {"al2023", "debian12", "debian13"}
+    al = matrix.target()
+    assert al.gdal_base == "public.ecr.aws/lambda/provided:al2023"
+    assert al.python_image("3.12") == "public.ecr.aws/lambda/python:3.12"
+    assert al.pythons == ("3.12", "3.13", "3.14")
+    assert matrix.target("debian13").pythons == ("3.13",)
+    assert matrix.target("debian12").pythons == ("3.11",)
+    for target in matrix.targets.values():
+        path = list(target.ld_library_path)
+        assert path[-1] == "/opt/lib", "layers come after the system library directories"
+
+
+def test_unknown_line_lists_known_ones(matrix: versions.Matrix) -> None:
+    with pytest.raises(GdalLambdaError, match=r"unknown GDAL line '3.99': known lines are 3.10, 3.13"):
+        matrix.line("3.99")
+
+
+def test_unknown_target_lists_known_ones(matrix: versions.Matrix) -> None:
+    with pytest.raises(GdalLambdaError, match="known targets are al2023, debian12, debian13"):
+        matrix.target("centos7")
+
+
+def test_unknown_python_lists_valid_ones(matrix: versions.Matrix) -> None:
+    with pytest.raises(GdalLambdaError, match="use one of 3.12, 3.13, 3.14"):
+        matrix.target("al2023").check_python("3.9")
+    assert matrix.target("debian13").check_python(None) == "3.13"
+
+
+def test_drivers_are_data(matrix: versions.Matrix) -> None:
+    for name in ("GTiff", "COG", "netCDF", "HDF5", "Zarr", "JP2OpenJPEG", "WMTS"):
+        assert name in matrix.drivers.raster
+    for name in ("ESRI Shapefile", "FlatGeobuf", "PostgreSQL", "GML", "GeoJSON"):
+        assert name in matrix.drivers.vector
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not toml [", "not valid TOML"),
+        ('default_target = "x"\n[lines."1"]\ngdal = "1"\nproj = "1"\ngeos = "1"\n', "which has no sources entry"),
+        ('[[sources.gdal]]\nversion = "1"\nmirrors = [{url = "http://x/y", sha256 = "abc"}]\n', "no valid sha256"),
+        (
+            '[[sources.gdal]]\nversion = "1"\nmirrors = [{url = "http://x/y", sha256 = "%s"}]\n'
+            '[lines."1"]\ngdal = "1"\n' % ("a" * 64),
+            "does not pin proj",
+        ),
+        ('default_target = "nope"\n', "default_target 'nope' is not a target"),
+    ],
+)
+def test_broken_matrix_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "matrix.toml"
+    path.write_text(text)
+    with pytest.raises(GdalLambdaError, match=message) as err:
+        versions.load_matrix(path)
+    assert "\n" not in str(err.value)
+
+
+def test_names_share_one_scheme() -> None:
+    assert naming.stem("3.13") == "gdal3.13"
+    assert naming.stem("3.13", python="3.12", recipe="geo") == "gdal3.13-py3.12-geo"
+    assert naming.stem("3.13", python="3.13", target="debian13") == "gdal3.13-py3.13-debian13"
+    assert naming.layer_zip("3.13", "3.12").name == "gdal3.13-py3.12-geo.zip"
+    assert naming.layer_name("3.13", "3.12") == "gdal313-py312-geo"
+    assert naming.layer_name("3.10", "3.13", arch="arm64") == "gdal310-py313-geo-arm64"

@@ -1,0 +1,74 @@
+"""Fixtures for the image checks: which line and target to check, and a Docker client.
+
+nox -s test-<line> sets GDAL_LAMBDA_LINE and GDAL_LAMBDA_TARGET and builds the images first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import docker
+import pytest
+
+from gdal_lambda import images, versions
+
+
+@pytest.fixture(scope="session")
+def matrix() -> versions.Matrix:
+    return versions.load_matrix()
+
+
+@pytest.fixture(scope="session")
+def line(matrix: versions.Matrix) -> versions.Line:
+    name = os.environ.get("GDAL_LAMBDA_LINE")
+    if not name:
+        pytest.fail("GDAL_LAMBDA_LINE is not set: run these through `nox -s test-<line>`")
+    return matrix.line(name)
+
+
+@pytest.fixture(scope="session")
+def target(matrix: versions.Matrix) -> versions.Target:
+    return matrix.target(os.environ.get("GDAL_LAMBDA_TARGET"))
+
+
+@pytest.fixture(scope="session")
+def cli() -> docker.DockerClient:
+    return images.client()
+
+
+@pytest.fixture(scope="session")
+def gdal_image(cli: docker.DockerClient, line: versions.Line, target: versions.Target) -> str:
+    ref = images.tag(line, target)
+    if not images.image_exists(cli, ref):
+        pytest.fail(f"{ref} is missing: `invoke build.gdal --version {line.name} --target {target.name}`")
+    return ref
+
+
+def sh(cli: docker.DockerClient, image: str, script: str, **kwargs: object) -> str:
+    """Run a bash script in ``image``; fail the test with its output if it exits non-zero."""
+    code, out = images.run_in(cli, image, ["bash", "-euo", "pipefail", "-c", script], **kwargs)
+    if code != 0:
+        pytest.fail(f"exit {code} in {image}:\n{out[-3000:]}")
+    return out
+
+
+def make_cog(cli: docker.DockerClient, gdal_image: str, where: Path) -> Path:
+    """A 512x512 UInt16 COG over lon 0..10, lat 0..10: 1234 everywhere but 4321 in lon 2..4,
+    lat 6..8 (pixels 103..204 on both axes). Made with GDAL's own tools, in the GDAL image."""
+    where.mkdir(parents=True, exist_ok=True)
+    polygon = (
+        '{"type":"Polygon","coordinates":[[[2,6],[4,6],[4,8],[2,8],[2,6]]]}'
+    )
+    sh(
+        cli,
+        gdal_image,
+        "cd /tmp && gdal_create -of GTiff -outsize 512 512 -bands 1 -ot UInt16 -burn 1234 "
+        "-a_srs EPSG:4326 -a_ullr 0 10 10 0 src.tif "
+        f"&& echo '{polygon}' > square.geojson "
+        "&& gdal_rasterize -q -burn 4321 square.geojson src.tif "
+        "&& gdal_translate -q -of COG -co COMPRESS=DEFLATE -co BLOCKSIZE=256 src.tif /out/cog.tif "
+        "&& chmod 644 /out/cog.tif",
+        volumes={str(where): {"bind": "/out", "mode": "rw"}},
+    )
+    return where / "cog.tif"

@@ -1,0 +1,152 @@
+"""The GDAL image: versions, drivers, PROJ, fixtures round-trips, /vsicurl/ and /vsis3/, libraries."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import boto3
+import pytest
+from conftest import make_cog, sh
+from httpserver import serve
+from moto.server import ThreadedMotoServer
+
+from gdal_lambda import images
+
+pytestmark = pytest.mark.image
+
+
+def test_versions_match_the_matrix(cli, gdal_image, line) -> None:
+    out = sh(cli, gdal_image, "gdal-config --version; geos-config --version; projinfo --version 2>&1 || true")
+    gdal, geos = out.split()[:2]
+    assert gdal == line.version("gdal")
+    assert geos == line.version("geos")
+    assert line.version("proj") in out
+
+
+def test_labels_match_the_matrix(cli, gdal_image, line, target) -> None:
+    assert images.label_problems(images.labels(cli, gdal_image), line, target) == []
+
+
+def _short_names(formats: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"^\s+(.+?) -(?:raster|vector|gnm)", formats, re.M)}
+
+
+def test_every_expected_driver_is_listed(cli, gdal_image, matrix) -> None:
+    raster = _short_names(sh(cli, gdal_image, "gdalinfo --formats"))
+    vector = _short_names(sh(cli, gdal_image, "ogrinfo --formats"))
+    assert sorted(set(matrix.drivers.raster) - raster) == []
+    assert sorted(set(matrix.drivers.vector) - vector) == []
+
+
+def test_gtiff_codecs_and_linked_libraries(cli, gdal_image, matrix) -> None:
+    options = sh(cli, gdal_image, "gdalinfo --format GTiff")
+    compress = re.search(r"<Option name='COMPRESS'.*?</Option>", options, re.S)
+    assert compress, options[-2000:]
+    values = set(re.findall(r"<Value>([^<]+)</Value>", compress.group(0)))
+    assert sorted(set(matrix.drivers.gtiff_codecs) - values) == []
+    linked = sh(cli, gdal_image, "ldd /opt/lib/libgdal.so")
+    for lib in matrix.drivers.gdal_links:
+        assert f"{lib}" in linked, f"libgdal does not link {lib}"
+
+
+def test_proj_transforms_4326_to_3857(cli, gdal_image) -> None:
+    out = sh(cli, gdal_image, "echo '49 2' | cs2cs -f '%.2f' EPSG:4326 EPSG:3857")
+    x, y = (float(v) for v in out.split()[:2])
+    assert x == pytest.approx(222638.98, abs=0.01)
+    assert y == pytest.approx(6274861.39, abs=0.01)
+
+
+def test_fixtures_round_trip(cli, gdal_image, matrix) -> None:
+    codecs = " ".join(c for c in matrix.drivers.gtiff_codecs if c != "PACKBITS") + " PACKBITS"
+    script = f"""
+cd /tmp
+gdal_create -of GTiff -outsize 256 256 -bands 3 -ot Byte -burn 10 -burn 20 -burn 30 -a_srs EPSG:3857 -a_ullr 0 256 256 0 src.tif
+for codec in {codecs}; do
+    gdal_translate -q -of COG -co COMPRESS=$codec src.tif cog-$codec.tif
+    echo "$codec $(gdalinfo -json -stats cog-$codec.tif | tr -d '\\n ' | grep -o '"mean":[0-9.]*' | head -1)"
+    gdalinfo cog-$codec.tif | grep -q "COMPRESSION=" || {{ echo "no COMPRESSION in $codec"; exit 1; }}
+done
+cat > points.geojson <<'JSON'
+{{"type":"FeatureCollection","features":[
+{{"type":"Feature","properties":{{"name":"a"}},"geometry":{{"type":"Point","coordinates":[2,49]}}}},
+{{"type":"Feature","properties":{{"name":"b"}},"geometry":{{"type":"Point","coordinates":[3,50]}}}}]}}
+JSON
+for fmt in "ESRI Shapefile:shp" "GPKG:gpkg" "FlatGeobuf:fgb" "GeoJSON:json"; do
+    ogr2ogr -f "${{fmt%%:*}}" "points.${{fmt##*:}}" points.geojson
+    echo "vector ${{fmt%%:*}} $(ogrinfo -ro -al -so "points.${{fmt##*:}}" | grep 'Feature Count')"
+done
+"""
+    out = sh(cli, gdal_image, script)
+    for codec in matrix.drivers.gtiff_codecs:
+        match = re.search(rf"^{codec} \"mean\":([0-9.]+)", out, re.M)
+        assert match, f"{codec} missing from:\n{out}"
+        assert float(match.group(1)) == pytest.approx(10, abs=1.0), codec
+    for fmt in ("ESRI Shapefile", "GPKG", "FlatGeobuf", "GeoJSON"):
+        assert f"vector {fmt} Feature Count: 2" in out
+
+
+def test_no_library_is_missing(cli, gdal_image) -> None:
+    script = r"""
+find /opt -type f | while read -r f; do
+  if [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+    echo "ELF $f"
+    ldd "$f" | grep 'not found' | sed "s|^|MISSING $f: |" || true
+  fi
+done
+"""
+    out = sh(cli, gdal_image, script)
+    assert out.count("ELF ") > 20, out[-2000:]
+    assert "MISSING" not in out, "\n".join(line for line in out.splitlines() if "MISSING" in line)
+
+
+def test_vsicurl_reads_ranges_from_a_real_server(cli, gdal_image, tmp_path: Path) -> None:
+    make_cog(cli, gdal_image, tmp_path / "www")
+    with serve(tmp_path / "www") as server:
+        out = sh(
+            cli,
+            gdal_image,
+            f"gdallocationinfo -valonly /vsicurl/{server.url('cog.tif')} 300 300",
+            network_mode="host",
+            environment={"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"},
+        )
+        ranges = [r for _, _, r in server.state.requests if r]
+    assert out.strip() == "1234"
+    assert ranges, "GDAL read without Range requests"
+
+
+def test_vsis3_reads_from_an_s3_endpoint(cli, gdal_image, tmp_path: Path) -> None:
+    make_cog(cli, gdal_image, tmp_path / "cog")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket="cogs")
+        s3.upload_file(str(tmp_path / "cog" / "cog.tif"), "cogs", "a/cog.tif")
+        out = sh(
+            cli,
+            gdal_image,
+            "gdalinfo -json /vsis3/cogs/a/cog.tif",
+            network_mode="host",
+            environment={
+                "AWS_S3_ENDPOINT": f"{host}:{port}",
+                "AWS_HTTPS": "NO",
+                "AWS_VIRTUAL_HOSTING": "FALSE",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+            },
+        )
+    finally:
+        server.stop()
+    info = json.loads(out)
+    assert info["size"] == [512, 512]
+    assert info["driverShortName"] == "GTiff"

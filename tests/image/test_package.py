@@ -1,0 +1,153 @@
+"""Function packages: both examples built and invoked in the clean runtime against a COG on a
+local HTTP server; companion contents; the full package alone; determinism; bad input."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import make_cog
+from httpserver import serve
+
+from gdal_lambda import naming, package, runtime
+from gdal_lambda.errors import GdalLambdaError
+
+pytestmark = pytest.mark.image
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def python(target) -> str:
+    return target.check_python(None)
+
+
+@pytest.fixture(scope="session")
+def cog_dir(cli, gdal_image, tmp_path_factory) -> Path:
+    where = tmp_path_factory.mktemp("www")
+    make_cog(cli, gdal_image, where)
+    return where
+
+
+@pytest.fixture(scope="session")
+def full_zip(matrix, line, target, python, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist") / "package.zip"
+    package.build_package(matrix, line, target, python, ROOT / "examples" / "package", out=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def companion_zip(matrix, line, target, python, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist") / "layer.zip"
+    package.build_package(
+        matrix, line, target, python, ROOT / "examples" / "layer", layer_recipe="geo", out=out
+    )
+    return out
+
+
+def _event(tmp_path: Path, **event) -> Path:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    return path
+
+
+def test_full_package_runs_with_no_layer(cli, target, python, full_zip, cog_dir, tmp_path) -> None:
+    with serve(cog_dir) as server:
+        event = _event(tmp_path, url=server.url("cog.tif"), z=5, x=16, y=15, size=64)
+        result = package.invoke_local(
+            cli, target, python, full_zip, event, env=runtime.RECOMMENDED_GDAL_ENV
+        )
+    assert result.ok, result.error
+    png = base64.b64decode(result.result["tile"]["png_base64"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    stats = result.result["stats"][0]
+    assert stats["max"] == pytest.approx(4321, abs=1) and stats["min"] >= 0
+    assert result.result["request_id"]
+
+
+def test_full_package_layout(full_zip: Path) -> None:
+    with zipfile.ZipFile(full_zip) as zf:
+        names = zf.namelist()
+    assert "handler.py" in names
+    assert "requirements.txt" not in names and "event.json" not in names
+    assert "share/proj/proj.db" in names and "share/gdal/gdalvrt.xsd" in names
+    assert any(n.startswith("lib/libgdal.so") for n in names)
+    assert any(n.startswith("rasterio/") for n in names) and any(n.startswith("mercantile/") for n in names)
+    assert "bin/gdalinfo" in names
+
+
+def test_companion_runs_on_the_layer(cli, line, target, python, companion_zip, cog_dir, tmp_path) -> None:
+    layer_zip = naming.layer_zip(line.name, python, "geo", target.name)
+    with serve(cog_dir) as server:
+        event = _event(tmp_path, url=server.url("cog.tif"), points=[[3, 7], [8, 2]], zoom=6)
+        result = package.invoke_local(
+            cli, target, python, companion_zip, event, layer_zip=layer_zip,
+            env=runtime.RECOMMENDED_GDAL_ENV,
+        )
+    assert result.ok, result.error
+    assert result.result["values"] == [[4321.0], [1234.0]]
+    assert result.result["function"] == "layer"
+
+
+def test_companion_holds_nothing_the_layer_has(line, target, python, companion_zip) -> None:
+    layer_zip = naming.layer_zip(line.name, python, "geo", target.name)
+    with zipfile.ZipFile(layer_zip) as zf:
+        in_layer = {n.removeprefix("python/") for n in zf.namelist()}
+    with zipfile.ZipFile(companion_zip) as zf:
+        names = [n for n in zf.namelist() if not n.endswith("/")]
+    assert "handler.py" in names
+    assert any(n.startswith("mercantile/") for n in names)
+    assert not [n for n in names if n.startswith(("rasterio/", "numpy/", "pyproj/", "shapely/"))]
+    assert sorted(set(names) & in_layer) == []
+
+
+def test_handler_exception_is_reported(cli, target, python, full_zip, tmp_path) -> None:
+    event = _event(tmp_path, url="http://127.0.0.1:9/nothing.tif", z=1, x=0, y=0)
+    result = package.invoke_local(cli, target, python, full_zip, event)
+    assert not result.ok
+    assert result.error and result.error["errorType"] == "RasterioIOError"
+    assert "Traceback" in result.error["stackTrace"]
+
+
+def test_package_build_is_deterministic_and_a_no_change_rebuild_is_quick(
+    matrix, line, target, python, full_zip, tmp_path
+) -> None:
+    again = package.build_package(
+        matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "again.zip"
+    )
+    assert hashlib.sha256(again.zip_path.read_bytes()).digest() == hashlib.sha256(full_zip.read_bytes()).digest()
+    third = package.build_package(
+        matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "again.zip"
+    )
+    assert third.unchanged
+
+
+def test_conflicting_requirement_is_named(matrix, line, target, python, tmp_path) -> None:
+    src = tmp_path / "conflict"
+    src.mkdir()
+    (src / "handler.py").write_text("def handler(event, context):\n    return 1\n")
+    (src / "requirements.txt").write_text("numpy<2\n")
+    with pytest.raises(GdalLambdaError, match=r"requirement 'numpy<2' needs numpy 1\.\S+, but layer geo provides numpy 2\."):
+        package.build_package(matrix, line, target, python, src, layer_recipe="geo", out=tmp_path / "c.zip")
+    assert not (tmp_path / "c.zip").exists()
+
+
+def test_requirements_that_fail_show_pips_lines(matrix, line, target, python, tmp_path) -> None:
+    src = tmp_path / "broken"
+    src.mkdir()
+    (src / "handler.py").write_text("def handler(event, context):\n    return 1\n")
+    (src / "requirements.txt").write_text("this-package-does-not-exist-gdal-lambda==0.0.1\n")
+    with pytest.raises(GdalLambdaError) as err:
+        package.build_package(matrix, line, target, python, src, out=tmp_path / "b.zip")
+    assert "No matching distribution found" in str(err.value)
+    assert not (tmp_path / "b.zip").exists()
+
+
+def test_event_must_be_json(cli, target, python, full_zip, tmp_path) -> None:
+    bad = tmp_path / "event.json"
+    bad.write_text("{not json")
+    with pytest.raises(GdalLambdaError, match="is not JSON"):
+        package.invoke_local(cli, target, python, full_zip, bad)
