@@ -41,7 +41,7 @@ def lint(session: nox.Session) -> None:
     _install(session, "lint")
     session.run("ruff", "check", "src", "tests", "tasks.py", "noxfile.py", "benchmarks")
     session.run("ruff", "format", "--check", "src", "tests", "tasks.py", "noxfile.py", "benchmarks")
-    scripts = sorted(str(p) for p in ROOT.glob("scripts/*.sh")) + [".ci/run"]
+    scripts = [*sorted(str(p) for p in ROOT.glob("scripts/*.sh")), ".ci/run"]
     session.run("shellcheck", *scripts, external=True)
 
 

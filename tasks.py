@@ -1,12 +1,13 @@
 """invoke tasks: parse arguments, call gdal_lambda. No logic lives here.
 
-    invoke --list            every task
-    invoke build.gdal --version 3.13 [--target debian13]
+invoke --list            every task
+invoke build.gdal --version 3.13 [--target debian13]
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +19,11 @@ from invoke.tasks import task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-import json  # noqa: E402
-
-from gdal_lambda import images, layer, naming, package as packaging, readme, sources, versions  # noqa: E402
-from gdal_lambda.errors import GdalLambdaError  # noqa: E402
+from gdal_lambda import images, layer, naming, readme, sources, versions
+from gdal_lambda import package as packaging
+from gdal_lambda import publish as publishing
+from gdal_lambda import push as pushing
+from gdal_lambda.errors import GdalLambdaError
 
 
 def clean_errors(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,7 +74,11 @@ _PY_HELP = {
 @task(help=_PY_HELP)
 @clean_errors
 def python(
-    c: Any, gdal: str, python: str | None = None, target: str | None = None, repository: str | None = None
+    c: Any,
+    gdal: str,
+    python: str | None = None,
+    target: str | None = None,
+    repository: str | None = None,
 ) -> None:
     """Build <repository>:gdal<line>-py<python>: Lambda Python base + /opt + compilers, numpy."""
     _, line, tgt = _line_target(gdal, target)
@@ -129,7 +135,14 @@ def fetch(c: Any, version: str | None = None, all_lines: bool = False) -> None:
             print(f"{item.source.name} {item.source.version}: {item.path} (from {item.mirror.url})")
 
 
-@task(name="layer", help={**_PY_HELP, "recipe": "layer recipe (default geo)", "dist": "output folder (default dist/)"})
+@task(
+    name="layer",
+    help={
+        **_PY_HELP,
+        "recipe": "layer recipe (default geo)",
+        "dist": "output folder (default dist/)",
+    },
+)
 @clean_errors
 def layer_zip(
     c: Any,
@@ -140,7 +153,7 @@ def layer_zip(
     repository: str | None = None,
     dist: str | None = None,
 ) -> None:
-    """Turn the layer image into dist/gdal<line>-py<python>-<recipe>.zip, checked, with a size report."""
+    """Zip the layer image into dist/gdal<line>-py<python>-<recipe>.zip: checked, size-reported."""
     matrix, line, tgt = _line_target(gdal, target)
     result = layer.build_layer_zip(
         matrix,
@@ -152,8 +165,9 @@ def layer_zip(
         dist=Path(dist) if dist else None,
     )
     print(
-        f"wrote {result.zip_path} ({result.report.zipped or 0:,} bytes; {result.elf_count} ELF files "
-        f"checked, highest glibc symbol {result.highest_glibc}; {len(result.bundled)} libraries bundled)"
+        f"wrote {result.zip_path} ({result.report.zipped or 0:,} bytes; "
+        f"{result.elf_count} ELF files checked, highest glibc symbol {result.highest_glibc}; "
+        f"{len(result.bundled)} libraries bundled)"
     )
 
 
@@ -233,8 +247,14 @@ def run_task(
         extra[name] = value
     layer_zip = naming.layer_zip(line.name, py, layer, tgt.name) if layer else None
     result = packaging.invoke_local(
-        images.client(), tgt, py, Path(package), Path(event),
-        layer_zip=layer_zip, handler=handler, env=extra,
+        images.client(),
+        tgt,
+        py,
+        Path(package),
+        Path(event),
+        layer_zip=layer_zip,
+        handler=handler,
+        env=extra,
     )
     if result.ok:
         print(json.dumps(result.result, indent=2))
@@ -263,13 +283,16 @@ def drivers(c: Any, write: bool = False) -> None:
 # ------------------------------------------------------------------------------------------------
 # publishing (publish, push, layers.*): see gdal_lambda.publish
 # >>> publish tasks
-from gdal_lambda import publish as publishing  # noqa: E402
-from gdal_lambda import push as pushing  # noqa: E402
 
 _AWS_HELP = {
     "regions": "'all' (default: every commercial region the account has enabled) or a list",
     "endpoint_url": "another AWS endpoint for every client (or $GDAL_LAMBDA_ENDPOINT_URL)",
     "jobs": f"regions at a time (default {publishing.DEFAULT_JOBS})",
+}
+_LAYER_HELP = {
+    "gdal": "GDAL line from matrix.toml (3.13, 3.10...)",
+    "python": "Python version; one of the target's (default: its newest)",
+    "target": "al2023 (default) or a stand-in (debian13...): selects the stand-in zip/images",
 }
 _SCOPE_HELP = {
     "gdal": "GDAL line: with --python, names one layer (gdal313-py312-geo)",
@@ -294,7 +317,7 @@ def _aws_settings(
 @task(
     iterable=["account"],
     help={
-        **_PY_HELP,
+        **_LAYER_HELP,
         **_AWS_HELP,
         "recipe": "layer recipe (default geo)",
         "arch": "x86_64 (default) or arm64 (adds -arm64 to the layer name)",
@@ -309,7 +332,7 @@ def _aws_settings(
         "description": "layer description (the zip's sha256 is appended)",
         "license": f"LicenseInfo (default {publishing.DEFAULT_LICENSE})",
         "runtimes": "compatible runtimes, comma-separated (default python<python>)",
-        "max_attempts": "botocore attempts per request (default 5)",
+        "max_attempts": f"botocore attempts per request (default {publishing.DEFAULT_ATTEMPTS})",
         "retry_mode": "botocore retry mode: standard (default) or adaptive",
     },
 )
@@ -327,7 +350,7 @@ def publish(
     org_id: str | None = None,
     account: list[str] | None = None,
     dry_run: bool = False,
-    jobs: int | None = None,
+    jobs: int = publishing.DEFAULT_JOBS,
     endpoint_url: str | None = None,
     manifest: str | None = None,
     keep_upload: bool = False,
@@ -335,7 +358,7 @@ def publish(
     description: str | None = None,
     license: str = publishing.DEFAULT_LICENSE,
     runtimes: str | None = None,
-    max_attempts: int | None = None,
+    max_attempts: int = 0,
     retry_mode: str | None = None,
 ) -> None:
     """Publish the layer zip to every region that lacks it; idempotent, parallel, resumable."""
@@ -373,7 +396,7 @@ def layers_list(
     name: str | None = None,
     regions: str = "all",
     endpoint_url: str | None = None,
-    jobs: int | None = None,
+    jobs: int = publishing.DEFAULT_JOBS,
 ) -> None:
     """Table of region -> latest version and ARN of our layers (reads only)."""
     publishing.list_layers(
@@ -405,7 +428,7 @@ def layers_prune(
     regions: str = "all",
     manifest: str | None = None,
     endpoint_url: str | None = None,
-    jobs: int | None = None,
+    jobs: int = publishing.DEFAULT_JOBS,
 ) -> None:
     """Delete layer versions older than the newest --keep in each region; dry run unless --yes."""
     publishing.prune(
@@ -420,7 +443,8 @@ def layers_prune(
 
 @task(
     help={
-        **_PY_HELP,
+        **_LAYER_HELP,
+        "repository": "local image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)",
         "registry": "<host>/<namespace>, e.g. ghcr.io/acme (or $GDAL_LAMBDA_REGISTRY)",
         "recipe": "layer recipe (default geo)",
     }

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from gdal_lambda import images, layer, naming, package, runtime, versions  # noqa: E402
+from gdal_lambda import images, layer, naming, package, runtime, versions
 
 ORIGINAL_ZIPPED_MB = 46.4
 ORIGINAL_UNZIPPED_MB = 136.9
@@ -35,7 +35,9 @@ def _import_time(cli, target, python, opt: Path | None, task: Path | None, runs:
     env = runtime.data_env() if opt else {}
     samples = []
     for _ in range(runs):
-        status, out = runtime.run_clean(cli, target, python, ["python3", "-c", code], opt=opt, task=task, env=env)
+        status, out = runtime.run_clean(
+            cli, target, python, ["python3", "-c", code], opt=opt, task=task, env=env
+        )
         if status != 0:
             raise SystemExit(f"import failed:\n{out[-2000:]}")
         samples.append(float(out.strip().splitlines()[-1]))
@@ -54,7 +56,9 @@ def main() -> None:
     python = target.check_python(args.python)
     zip_path = naming.layer_zip(line.name, python, "geo", target.name)
     if not zip_path.is_file():
-        raise SystemExit(f"{zip_path} missing: run `invoke layer --gdal {line.name} --target {target.name}`")
+        raise SystemExit(
+            f"{zip_path} missing: run `invoke layer --gdal {line.name} --target {target.name}`"
+        )
     cli = images.client()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,8 +68,10 @@ def main() -> None:
         zipped = zip_path.stat().st_size / 1e6
         unzipped = report.unzipped / 1e6
         print(f"layer {zip_path.name}: {zipped:.1f} MB zipped, {unzipped:.1f} MB unzipped")
-        print(f"  vs original GDAL 3.0 geo layer: zipped {zipped / ORIGINAL_ZIPPED_MB:.2f}x "
-              f"(goal <= 45 MB), unzipped {unzipped / ORIGINAL_UNZIPPED_MB:.2f}x (goal <= 120 MB)")
+        print(
+            f"  vs original GDAL 3.0 geo layer: zipped {zipped / ORIGINAL_ZIPPED_MB:.2f}x "
+            f"(goal <= 45 MB), unzipped {unzipped / ORIGINAL_UNZIPPED_MB:.2f}x (goal <= 120 MB)"
+        )
 
         # The deterministic zip against Info-ZIP on the same tree.
         t0 = time.perf_counter()
@@ -76,10 +82,12 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run(["zip", "-r9q", "--symlinks", str(theirs), "."], cwd=opt, check=True)
         theirs_s = time.perf_counter() - t0
-        print(f"zip: ours {ours_s:.1f} s / {ours.stat().st_size / 1e6:.2f} MB, zip -r9q "
-              f"{theirs_s:.1f} s / {theirs.stat().st_size / 1e6:.2f} MB -> time ratio "
-              f"{ours_s / theirs_s:.2f} (goal <= 1.0), size ratio "
-              f"{ours.stat().st_size / theirs.stat().st_size:.3f} (goal <= 1.02)")
+        print(
+            f"zip: ours {ours_s:.1f} s / {ours.stat().st_size / 1e6:.2f} MB, zip -r9q "
+            f"{theirs_s:.1f} s / {theirs.stat().st_size / 1e6:.2f} MB -> time ratio "
+            f"{ours_s / theirs_s:.2f} (goal <= 1.0), size ratio "
+            f"{ours.stat().st_size / theirs.stat().st_size:.3f} (goal <= 1.02)"
+        )
 
         # Cold import: our layer vs PyPI's rasterio wheel, same runtime image.
         wheel_task = Path(tmp) / "wheel"
@@ -93,9 +101,11 @@ def main() -> None:
             raise SystemExit(f"pip install rasterio failed:\n{out[-2000:]}")
         ours_import = _import_time(cli, target, python, opt, None, args.runs)
         wheel_import = _import_time(cli, target, python, None, wheel_task, args.runs)
-        print(f"cold import rasterio (median of {args.runs}): layer {ours_import * 1000:.0f} ms, "
-              f"PyPI wheel {wheel_import * 1000:.0f} ms -> ratio {ours_import / wheel_import:.2f} "
-              "(goal <= 1.0)")
+        print(
+            f"cold import rasterio (median of {args.runs}): layer {ours_import * 1000:.0f} ms, "
+            f"PyPI wheel {wheel_import * 1000:.0f} ms -> ratio {ours_import / wheel_import:.2f} "
+            "(goal <= 1.0)"
+        )
 
 
 if __name__ == "__main__":

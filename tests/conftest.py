@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 
-def pytest_collection_modifyitems(config, items) -> None:  # noqa: ARG001 - pytest hook signature
+def pytest_collection_modifyitems(config, items) -> None:
     """The fast suite checks the shipped matrix: a CI overlay (GDAL_LAMBDA_MATRIX_OVERLAY) only
     applies to the image sessions, so tests/fast run without it."""
     import os

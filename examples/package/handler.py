@@ -36,7 +36,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ]
     # PNG holds 8 bits a sample: scale the tile's own range into 0..255.
     low, high = float(data.min()), float(data.max())
-    scaled = ((data - low) * (255.0 / (high - low)) if high > low else numpy.zeros_like(data))
+    scaled = (data - low) * (255.0 / (high - low)) if high > low else numpy.zeros_like(data)
     with MemoryFile() as memfile:
         with memfile.open(
             driver="PNG", width=size, height=size, count=data.shape[0], dtype="uint8"

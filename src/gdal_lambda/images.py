@@ -21,7 +21,7 @@ import docker.errors
 from . import naming
 from .errors import GdalLambdaError
 from .sources import Fetched, fetch_all
-from .versions import ROOT, LIBRARIES, Line, Matrix, Target
+from .versions import LIBRARIES, ROOT, Line, Matrix, Target
 
 DEFAULT_REPOSITORY = "gdal-lambda"
 LABEL_PREFIX = "org.gdal-lambda"
@@ -42,7 +42,8 @@ def tag(
 ) -> str:
     """``<repo>:gdal3.13[-py3.12][-geo]`` for the default target, ``…-<target>`` for others."""
     line_name = line if isinstance(line, str) else line.name
-    return f"{repository(repo)}:{naming.stem(line_name, python=python, recipe=recipe, target=target.name)}"
+    stem = naming.stem(line_name, python=python, recipe=recipe, target=target.name)
+    return f"{repository(repo)}:{stem}"
 
 
 def client() -> docker.DockerClient:
@@ -118,6 +119,7 @@ class BuildResult:
 
 
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def stream_build(
@@ -153,7 +155,7 @@ def stream_build(
             if "stream" in event:
                 text = event["stream"]
                 write(text)
-                for line in text.splitlines():
+                for line in _ANSI.sub("", text).splitlines():
                     if _STEP.match(line):
                         step = line
                         tail.clear()
@@ -169,7 +171,9 @@ def stream_build(
             elif "aux" in event and "ID" in event["aux"]:
                 image_id = event["aux"]["ID"]
     except docker.errors.APIError as exc:
-        raise GdalLambdaError(f"docker build of {tag} was refused: {exc.explanation or exc}") from None
+        raise GdalLambdaError(
+            f"docker build of {tag} was refused: {exc.explanation or exc}"
+        ) from None
     if not image_id:
         image_id = cli.images.get(tag).id
     return BuildResult(image_id=image_id, tag=tag)
@@ -246,7 +250,9 @@ def recipe_dir(recipe: str) -> Path:
     if not (folder / "Dockerfile").is_file():
         raise GdalLambdaError(f"layer recipe {folder} has no Dockerfile")
     if not any(folder.glob("requirements*.txt")):
-        raise GdalLambdaError(f"layer recipe {folder} has no requirements.txt: add its pinned packages")
+        raise GdalLambdaError(
+            f"layer recipe {folder} has no requirements.txt: add its pinned packages"
+        )
     return folder
 
 
@@ -329,7 +335,9 @@ def make_standin(target: Target, *, force: bool = False) -> str:
         return target.gdal_base
     script = ROOT / "scripts" / "make-standin.sh"
     assert target.standin_suite is not None
-    result = subprocess.run(["bash", str(script), target.standin_suite, target.gdal_base], check=False)
+    result = subprocess.run(
+        ["bash", str(script), target.standin_suite, target.gdal_base], check=False
+    )
     if result.returncode != 0:
         raise GdalLambdaError(f"making stand-in {target.gdal_base} failed (see the lines above)")
     return target.gdal_base

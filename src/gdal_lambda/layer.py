@@ -1,10 +1,10 @@
 """Layer zips (and the parts function packages share): assemble, check, zip, report.
 
-    tree = collect_tree(...)     # scripts/assemble.sh run in the build image: slim, strip, bundle
-    check_tree(...)              # every ELF: needed libraries resolvable, glibc floor respected
-    write_manifest(...)          # share/gdal-lambda/manifest.json
-    report = size_report(...)    # zipped/unzipped, per folder, largest files; 250 MB is an error
-    write_zip(...)               # deterministic, atomic
+tree = collect_tree(...)     # scripts/assemble.sh run in the build image: slim, strip, bundle
+check_tree(...)              # every ELF: needed libraries resolvable, glibc floor respected
+write_manifest(...)          # share/gdal-lambda/manifest.json
+report = size_report(...)    # zipped/unzipped, per folder, largest files; 250 MB is an error
+write_zip(...)               # deterministic, atomic
 """
 
 from __future__ import annotations
@@ -220,7 +220,9 @@ def check_tree(
                 )
         dirs = list(default_dirs)
         for entry in facts.search:
-            expanded = entry.replace("$ORIGIN", str(path.parent)).replace("${ORIGIN}", str(path.parent))
+            expanded = entry.replace("$ORIGIN", str(path.parent)).replace(
+                "${ORIGIN}", str(path.parent)
+            )
             if expanded.startswith(mount + "/") or expanded == mount:
                 expanded = str(tree / os.path.relpath(expanded, mount))
             dirs.append(Path(expanded))
@@ -230,7 +232,8 @@ def check_tree(
             if any((d / soname).exists() for d in dirs):
                 continue
             problems.append(
-                f"{rel} needs {soname}, which neither this tree nor the {target.name} runtime provides"
+                f"{rel} needs {soname}, which neither this tree nor the {target.name} "
+                "runtime provides"
             )
     if problems:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""

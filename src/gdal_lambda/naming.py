@@ -32,7 +32,11 @@ def stem(
 
 
 def layer_zip(
-    line: str, python: str, recipe: str = "geo", target: str = DEFAULT_TARGET, dist: Path | None = None
+    line: str,
+    python: str,
+    recipe: str = "geo",
+    target: str = DEFAULT_TARGET,
+    dist: Path | None = None,
 ) -> Path:
     """``dist/gdal3.13-py3.12-geo.zip``: where `invoke layer` writes and `invoke publish` reads."""
     return (dist or DIST) / f"{stem(line, python=python, recipe=recipe, target=target)}.zip"

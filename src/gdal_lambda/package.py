@@ -27,7 +27,6 @@ from .errors import GdalLambdaError
 from .fsutil import atomic_write_text
 from .layer import (
     LAMBDA_UNZIPPED_LIMIT,
-    tar_of,
     MB,
     SizeReport,
     check_limits,
@@ -36,6 +35,7 @@ from .layer import (
     gdal_provenance,
     measure_tree,
     print_report,
+    tar_of,
     write_manifest,
     write_zip,
 )
@@ -68,12 +68,15 @@ def check_handler(src: Path, handler: str) -> None:
         path = src / Path(*module.split(".")) / "__init__.py"
     if not path.is_file():
         raise GdalLambdaError(
-            f"handler {handler!r}: no module {module} in {src} (expected {module.replace('.', '/')}.py)"
+            f"handler {handler!r}: no module {module} in {src} "
+            f"(expected {module.replace('.', '/')}.py)"
         )
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except SyntaxError as exc:
-        raise GdalLambdaError(f"handler module {path} does not parse: line {exc.lineno}: {exc.msg}") from None
+        raise GdalLambdaError(
+            f"handler module {path} does not parse: line {exc.lineno}: {exc.msg}"
+        ) from None
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
             return
@@ -121,7 +124,11 @@ def _canonical(name: str) -> str:
 
 
 def check_conflicts(
-    cli: docker.DockerClient, image: str, requirements: Path, layer_dists: dict[str, str], recipe: str
+    cli: docker.DockerClient,
+    image: str,
+    requirements: Path,
+    layer_dists: dict[str, str],
+    recipe: str,
 ) -> None:
     """Resolve the requirements against the layer (pip --dry-run --report): anything pip would
     install that the layer already has means a requirement conflicts with the layer's pin."""
@@ -182,7 +189,10 @@ def build_package(
     cli = images.client()
     if layer_recipe:
         base = images.tag(line, target, python=python, recipe=layer_recipe, repo=repo)
-        hint = f"invoke build.layer --gdal {line.name} --python {python} --recipe {layer_recipe} --target {target.name}"
+        hint = (
+            f"invoke build.layer --gdal {line.name} --python {python} --recipe {layer_recipe} "
+            f"--target {target.name}"
+        )
     else:
         base = images.tag(line, target, python=python, repo=repo)
         hint = f"invoke build.python --gdal {line.name} --python {python} --target {target.name}"
@@ -197,9 +207,12 @@ def build_package(
         if requirements.is_file():
             _cached_conflict_check(cli, base, requirements, layer_dists, layer_recipe)
 
-    ref = f"{images.repository(repo)}:package-{_slug(src)}-{naming.stem(line.name, python=python, recipe=layer_recipe, target=target.name)}"
+    stem = naming.stem(line.name, python=python, recipe=layer_recipe, target=target.name)
+    ref = f"{images.repository(repo)}:package-{_slug(src)}-{stem}"
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pkgctx.") as tmp:
-        extra: list[tuple[Path, str]] = [(p, f"code/{p.relative_to(src).as_posix()}") for p in _code_files(src)]
+        extra: list[tuple[Path, str]] = [
+            (p, f"code/{p.relative_to(src).as_posix()}") for p in _code_files(src)
+        ]
         req = Path(tmp) / "requirements.txt"
         req.write_bytes(requirements.read_bytes() if requirements.is_file() else b"")
         extra.append((req, "requirements.txt"))
@@ -222,7 +235,9 @@ def build_package(
         if recorded.get("fingerprint") == fingerprint and recorded.get("sha256") == _sha(dest):
             print(f"{dest} is up to date (image {built.image_id[:19]} unchanged)")
             report = SizeReport(unzipped=recorded.get("unzipped", 0), zipped=dest.stat().st_size)
-            return PackageResult(dest, report, recorded.get("bundled", []), True, time.monotonic() - start)
+            return PackageResult(
+                dest, report, recorded.get("bundled", []), True, time.monotonic() - start
+            )
 
     runtime_libs = runtime_sonames(cli, target, python) | layer_libs
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pkg.") as tmp:
@@ -269,7 +284,11 @@ def build_package(
 
 
 def _cached_conflict_check(
-    cli: docker.DockerClient, image: str, requirements: Path, layer_dists: dict[str, str], recipe: str
+    cli: docker.DockerClient,
+    image: str,
+    requirements: Path,
+    layer_dists: dict[str, str],
+    recipe: str,
 ) -> None:
     """The resolution needs the index; remember a passing one per (requirements, layer image)."""
     from .sources import cache_dir
@@ -393,7 +412,9 @@ def invoke_local(
     except FileNotFoundError:
         raise GdalLambdaError(f"event file {event_path} does not exist") from None
     except json.JSONDecodeError as exc:
-        raise GdalLambdaError(f"event file {event_path} is not JSON: line {exc.lineno}: {exc.msg}") from None
+        raise GdalLambdaError(
+            f"event file {event_path} is not JSON: line {exc.lineno}: {exc.msg}"
+        ) from None
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-run.") as tmp:
         task = Path(tmp) / "task"
         extract_zip(package, task)
@@ -408,10 +429,17 @@ def invoke_local(
             "GDAL_LAMBDA_EVENT": json.dumps(event),
             **(env or {}),
         }
-        code, log = run_clean(cli, target, python, ["python3", "-c", BOOTSTRAP], opt=opt, task=task, env=environment)
+        code, log = run_clean(
+            cli, target, python, ["python3", "-c", BOOTSTRAP], opt=opt, task=task, env=environment
+        )
     for marker, ok in (("@@gdal-lambda-result@@", True), ("@@gdal-lambda-error@@", False)):
         if marker in log:
             before, _, payload = log.rpartition(marker)
             data = json.loads(payload.strip().splitlines()[0])
             return Invocation(ok, data if ok else None, None if ok else data, before)
-    return Invocation(False, None, {"errorType": "Runtime.ExitError", "errorMessage": f"exit {code}", "stackTrace": ""}, log)
+    return Invocation(
+        False,
+        None,
+        {"errorType": "Runtime.ExitError", "errorMessage": f"exit {code}", "stackTrace": ""},
+        log,
+    )

@@ -36,6 +36,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import naming
@@ -105,7 +106,7 @@ class Layer:
 
 @functools.cache
 def _runtimes_known() -> frozenset[str]:
-    model = boto3.session.Session()._session.get_service_model("lambda")
+    model = new_session()._session.get_service_model("lambda")
     return frozenset(model.shape_for("Runtime").enum)
 
 
@@ -312,7 +313,7 @@ def describe_policy(policy: dict[str, Any] | None) -> str:
 
 @functools.cache
 def _regions() -> tuple[tuple[str, str], ...]:
-    session = boto3.session.Session()
+    session = new_session()
     out: dict[str, str] = {}
     for partition in session.get_available_partitions():
         for region in session.get_available_regions("lambda", partition_name=partition):
@@ -431,7 +432,7 @@ class Aws:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.session = boto3.session.Session()
+        self.session = new_session()
         self.config = Config(
             retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
             connect_timeout=settings.connect_timeout,
@@ -468,13 +469,14 @@ class Aws:
         """``wanted`` less the opt-in regions the account has not enabled (ec2:DescribeRegions).
 
         Without that permission every wanted region is kept, with a note saying so."""
-        try:
-            with fatal_errors(self.settings):
+        with fatal_errors(self.settings):
+            try:
                 answer = self.client("ec2", region).describe_regions(AllRegions=False)
-        except GdalLambdaError:
-            raise
-        except botocore.exceptions.ClientError as exc:
-            return wanted, f"could not list enabled regions ({reason(exc)}); trying all of them"
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) in _CREDENTIALS_REJECTED:
+                    raise
+                note = f"could not list enabled regions ({reason(exc)}); trying all of them"
+                return wanted, note
         enabled = {r["RegionName"] for r in answer.get("Regions", [])}
         kept = [r for r in wanted if r in enabled]
         skipped = [r for r in wanted if r not in enabled]
@@ -506,11 +508,29 @@ def fatal_errors(settings: Settings) -> Iterator[None]:
             f"network, --endpoint-url, {ENV_ENDPOINT} or AWS_ENDPOINT_URL"
         ) from None
     except botocore.exceptions.ClientError as exc:
-        code = error_code(exc)
-        if code in {"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken",
-                    "SignatureDoesNotMatch", "AuthFailure", "ExpiredTokenException"}:  # fmt: skip
+        if error_code(exc) in _CREDENTIALS_REJECTED:
             raise GdalLambdaError(f"AWS rejected the credentials: {reason(exc)}") from None
-        raise
+        raise GdalLambdaError(f"AWS refused {exc.operation_name}: {reason(exc)}") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise GdalLambdaError(f"AWS call failed: {reason(exc)}") from None
+
+
+_CREDENTIALS_REJECTED = {
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+}
+
+
+def new_session() -> boto3.session.Session:
+    """boto3's session (its credential chain, its config); a missing profile is one line."""
+    try:
+        return boto3.session.Session()
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise GdalLambdaError(f"{exc}: check AWS_PROFILE and your AWS config file") from None
 
 
 def error_code(exc: BaseException) -> str:
@@ -649,6 +669,7 @@ def markdown_table(data: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 PUBLISHED, UNCHANGED, FAILED = "published", "unchanged", "failed"
 WOULD_PUBLISH = "would publish"
+SAME_ZIP = "the latest version has this zip"
 
 
 @dataclass
@@ -765,7 +786,6 @@ def publish(
     settings = settings or Settings.from_env()
     settings.check()
     facts = check_layer(layer)
-    regions = list(regions)
     if not regions:
         raise GdalLambdaError("no region to publish to")
     check_bucket_template(bucket, regions)
@@ -778,7 +798,7 @@ def publish(
     account = aws.account(home)
     regions, note = _enabled(aws, home, regions)
     if note:
-        out.print(f"[yellow]{note}[/yellow]")
+        out.print(f"[yellow]{escape(note)}[/yellow]")
     report = Report(layer=layer.name, sha256=facts.sha256, note=note)
     run = _Run(
         aws=aws,
@@ -802,7 +822,7 @@ def publish(
     report.results = _in_parallel(regions, settings.jobs, lambda r: _publish_region(run, r), out)
     out.print(_results_table(report, dry_run))
     if not dry_run:
-        out.print(f"manifest: {book.path} and {book.markdown}")
+        out.print(escape(f"manifest: {book.path} and {book.markdown}"))
     if check:
         report.raise_for_failures()
     return report
@@ -879,7 +899,7 @@ def _publish_region(run: _Run, region: str) -> RegionResult:
             arn=latest["LayerVersionArn"],
             date=latest.get("CreatedDate", ""),
             access=_access_after(policy, granted),
-            detail=_granted_text(granted, run.dry_run) or "latest version has this sha256",
+            detail=_granted_text(granted, run.dry_run) or SAME_ZIP,
         )
     if run.dry_run:
         where = "directly" if run.direct else f"via s3://{_bucket(run, region)}"
@@ -1022,17 +1042,15 @@ def _results_table(report: Report, dry_run: bool) -> Table:
     colours = {PUBLISHED: "green", UNCHANGED: "cyan", FAILED: "red", WOULD_PUBLISH: "yellow"}
     for result in report.results:
         colour = colours.get(result.status, "")
-        text = result.arn if result.ok and result.arn else ""
-        if result.detail and (not result.ok or not text or result.status == WOULD_PUBLISH):
-            text = result.detail
-        elif result.detail and result.status == PUBLISHED:
-            text = f"{result.arn}\n{result.detail}"
+        lines = [result.arn] if result.ok and result.arn else []
+        if result.detail and result.detail != SAME_ZIP:
+            lines.append(result.detail)
         table.add_row(
             result.region,
             f"[{colour}]{result.status}[/{colour}]" if colour else result.status,
             str(result.version or ""),
             result.access,
-            text,
+            escape("\n".join(lines)),
         )
     return table
 
@@ -1120,12 +1138,15 @@ def list_layers(
     aws.account(home)
     regions, note = _enabled(aws, home, regions)
     if note:
-        out.print(f"[yellow]{note}[/yellow]")
+        out.print(f"[yellow]{escape(note)}[/yellow]")
 
     def one(region: str) -> list[ListedLayer]:
         lam = aws.client("lambda", region)
         rows: list[ListedLayer] = []
-        for name in _layer_names(lam, scope):
+        names = _layer_names(lam, scope)
+        if not names:
+            return [ListedLayer(region=region, name="")]
+        for name in names:
             versions = layer_versions(lam, name)
             if not versions:
                 rows.append(ListedLayer(region=region, name=name))
@@ -1151,9 +1172,10 @@ def list_layers(
     table.add_column("ARN / reason", overflow="fold")
     for row in rows:
         if row.error:
-            table.add_row(row.region, "", "", "", "", "", f"[red]failed: {row.error}[/red]")
+            table.add_row(row.region, "", "", "", "", "", f"[red]failed: {escape(row.error)}[/red]")
         elif row.version is None:
-            table.add_row(row.region, row.name, "", "0", "", "", "[dim]not published[/dim]")
+            what = "not published" if row.name else f"no {scope.describe()}"
+            table.add_row(row.region, row.name, "", "0", "", "", f"[dim]{what}[/dim]")
         else:
             table.add_row(
                 row.region,
@@ -1164,8 +1186,6 @@ def list_layers(
                 row.date[:19],
                 row.arn,
             )
-    if not rows:
-        table.add_row("", "", "", "", "", "", f"[dim]no {scope.describe()} in these regions[/dim]")
     out.print(table)
     failed = [r for r in rows if r.error]
     if check and failed:
@@ -1232,7 +1252,7 @@ def prune(
     aws.account(home)
     regions, note = _enabled(aws, home, regions)
     if note:
-        out.print(f"[yellow]{note}[/yellow]")
+        out.print(f"[yellow]{escape(note)}[/yellow]")
     out.print(
         f"{'pruning' if yes else 'would prune (dry run; --yes deletes)'} {scope.describe()}: "
         f"keeping the newest {keep} version(s) in {len(regions)} region(s)"
@@ -1260,7 +1280,7 @@ def prune(
                         botocore.exceptions.BotoCoreError,
                     ) as exc:
                         row.action, row.error = "failed", reason(exc)
-                out.print(f"{region} {name}:{number}: {row.action} {row.error}".rstrip())
+                out.print(escape(f"{region} {name}:{number}: {row.action} {row.error}".rstrip()))
                 rows.append(row)
         return rows
 
@@ -1277,8 +1297,8 @@ def prune(
             row.region,
             row.name,
             str(row.version or ""),
-            f"[{colour}]{row.action}[/{colour}]",
-            row.error or row.arn,
+            f"[{colour}]{escape(row.action)}[/{colour}]",
+            escape(row.error or row.arn),
         )
     if not rows:
         table.add_row("", "", "", "nothing to prune", "")

@@ -207,8 +207,9 @@ def _follow(
     if layer and status not in {"", "Preparing", "Waiting"}:
         detail = event.get("progressDetail") or {}
         current, total = pushed.layers.get(layer, (0, 0))
-        if detail.get("total"):
-            current, total = int(detail.get("current", 0)), int(detail["total"])
+        if detail.get("total"):  # the daemon's total can be below current: keep the larger
+            current = int(detail.get("current", 0))
+            total = max(int(detail["total"]), current)
         if status in {"Pushed", "Layer already exists", "Mounted from"} or status.startswith(
             "Mounted"
         ):

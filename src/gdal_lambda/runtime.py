@@ -53,7 +53,12 @@ def lambda_env(target: Target, python: str) -> dict[str, str]:
         "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
         # The Lambda Python bootstrap puts these first on sys.path, in this order.
         "PYTHONPATH": ":".join(
-            [TASK_ROOT, f"/opt/python/lib/python{python}/site-packages", "/opt/python", "/var/runtime"]
+            [
+                TASK_ROOT,
+                f"/opt/python/lib/python{python}/site-packages",
+                "/opt/python",
+                "/var/runtime",
+            ]
         ),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",

@@ -165,7 +165,10 @@ def fetch(
             attempts.append(f"{mirror.url}: {_describe(exc)}")
             continue
         if attempts:
-            log(f"fetched {source.name} {source.version} from {mirror.url} after: " + "; ".join(attempts))
+            log(
+                f"fetched {source.name} {source.version} from {mirror.url} after: "
+                + "; ".join(attempts)
+            )
         return Fetched(source, mirror, path)
     listing = "\n".join(f"  - {a}" for a in attempts)
     raise GdalLambdaError(

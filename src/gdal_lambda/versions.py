@@ -192,7 +192,9 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
             if version is None:
                 raise _fail(path, f"lines.{line_name} does not pin {library}")
             if (library, version) not in sources:
-                raise _fail(path, f"lines.{line_name} pins {library} {version}, which has no sources entry")
+                raise _fail(
+                    path, f"lines.{line_name} pins {library} {version}, which has no sources entry"
+                )
             picked[library] = sources[(library, version)]
         lines[line_name] = Line(name=line_name, sources=picked)
 

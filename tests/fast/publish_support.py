@@ -184,6 +184,13 @@ class Seen:
         return self.method not in {"GET", "HEAD"}
 
 
+XML_ERRORS = {
+    "s3": "<?xml version='1.0' encoding='UTF-8'?><Error>{error}</Error>",
+    "ec2": "<Response><Errors><Error>{error}</Error></Errors><RequestID>1</RequestID></Response>",
+    "sts": "<ErrorResponse><Error><Type>Sender</Type>{error}</Error></ErrorResponse>",
+}
+
+
 @dataclass
 class ProxyState:
     upstream: tuple[str, int]
@@ -199,7 +206,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     server: _ProxyServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _body(self) -> bytes:
@@ -252,12 +259,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _answer_fault(self, seen: Seen, fault: Fault) -> None:
         seen.status = fault.status
-        if seen.service == "s3":
-            data = (
-                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{fault.code}</Code>"
-                f"<Message>injected by the test proxy</Message></Error>"
-            ).encode()
-            kind = "application/xml"
+        error = f"<Code>{fault.code}</Code><Message>injected by the test proxy</Message>"
+        if seen.service in XML_ERRORS:  # each protocol's own error document
+            data = XML_ERRORS[seen.service].format(error=error).encode()
+            kind = "text/xml"
         else:
             data = json.dumps({"__type": fault.code, "message": "injected by the test proxy"})
             data = data.encode()

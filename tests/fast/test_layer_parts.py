@@ -46,7 +46,9 @@ def test_zip_is_deterministic_sorted_with_links_and_normal_modes(tmp_path: Path)
     layer.write_zip(tree, first)
     os.utime(tree / "share" / "x" / "data.txt", (1, 1))  # a different mtime changes nothing
     layer.write_zip(tree, second)
-    assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+    assert (
+        hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+    )
     with zipfile.ZipFile(first) as zf:
         infos = {i.filename: i for i in zf.infolist()}
         names = zf.namelist()
@@ -95,7 +97,9 @@ def test_missing_library_is_named(tmp_path: Path, target: versions.Target) -> No
         layer.check_tree(tree, "/opt", target, runtime_libs=set())
 
 
-def test_libraries_resolve_from_runtime_lib_dir_and_rpath(tmp_path: Path, target: versions.Target) -> None:
+def test_libraries_resolve_from_runtime_lib_dir_and_rpath(
+    tmp_path: Path, target: versions.Target
+) -> None:
     tree = tmp_path / "opt"
     (tree / "bin").mkdir(parents=True)
     shutil.copy("/usr/bin/curl", tree / "bin" / "curl")
@@ -109,14 +113,19 @@ def test_libraries_resolve_from_runtime_lib_dir_and_rpath(tmp_path: Path, target
     assert count == 1 and highest and highest.startswith("bin/curl: ") and "@GLIBC_2." in highest
 
 
-def test_glibc_floor_violation_names_file_and_symbol(tmp_path: Path, target: versions.Target) -> None:
+def test_glibc_floor_violation_names_file_and_symbol(
+    tmp_path: Path, target: versions.Target
+) -> None:
     tree = tmp_path / "opt"
     (tree / "bin").mkdir(parents=True)
     shutil.copy("/bin/ls", tree / "bin" / "ls")
     old = replace(target, glibc="2.2", name="ancient")
     facts = layer.elf_facts(tree / "bin" / "ls")
     assert facts is not None
-    with pytest.raises(GdalLambdaError, match=r"^bin/ls needs \S+@GLIBC_2\.\d+, newer than the ancient runtime's glibc 2\.2"):
+    with pytest.raises(
+        GdalLambdaError,
+        match=r"^bin/ls needs \S+@GLIBC_2\.\d+, newer than the ancient runtime's glibc 2\.2",
+    ):
         layer.check_tree(tree, "/opt", old, runtime_libs=set(facts.needed))
 
 
@@ -134,7 +143,10 @@ def test_size_limits(tmp_path: Path) -> None:
 def test_recipe_pin_overrides_keep_markers() -> None:
     text = 'numpy==2.5.5 ; python_version >= "3.12"\npyproj==3.8.0 ; python_version >= "3.12"\npyproj==3.7.2\n'
     out = images.override_pins(text, {"pyproj": "3.6.1"})
-    assert out == 'numpy==2.5.5 ; python_version >= "3.12"\npyproj==3.6.1 ; python_version >= "3.12"\npyproj==3.6.1\n'
+    assert (
+        out
+        == 'numpy==2.5.5 ; python_version >= "3.12"\npyproj==3.6.1 ; python_version >= "3.12"\npyproj==3.6.1\n'
+    )
 
 
 def test_recipe_without_requirements_is_refused(tmp_path: Path, monkeypatch) -> None:

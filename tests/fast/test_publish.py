@@ -16,15 +16,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
-from publish_support import (  # noqa: F401 - aws, moto_endpoint, moto, proxy are fixtures
-    FAKE_ACCOUNT,
-    FaultProxy,
-    aws,
-    make_zip,
-    moto,
-    moto_endpoint,
-    proxy,
-)
+from publish_support import FAKE_ACCOUNT, FaultProxy, make_zip
 from rich.console import Console
 
 from gdal_lambda import publish as pub
@@ -198,7 +190,9 @@ def test_large_zips_go_through_a_private_bucket_that_is_emptied_after(
         assert location == (None if region == "us-east-1" else region)
         assert client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
         assert len(versions(moto, region)) == 1
-    uploads = [s for s in proxy.seen if s.service == "s3" and s.method == "PUT" and ".zip" in s.path]
+    uploads = [
+        s for s in proxy.seen if s.service == "s3" and s.method == "PUT" and ".zip" in s.path
+    ]
     assert len(uploads) == 2
 
 
@@ -248,11 +242,16 @@ def test_a_bucket_owned_by_another_account_fails_that_region_only(
     assert sorted(manifest[NAME]) == ["us-east-1"]
 
 
-def test_a_bucket_template_picks_another_name(
-    proxy: FaultProxy, moto: str, tmp_path: Path
-) -> None:
-    run(layer(tmp_path), proxy, tmp_path, regions=["eu-west-1"], direct_limit=10,
-        bucket="acme-layers-{region}", keep_upload=True)  # fmt: skip
+def test_a_bucket_template_picks_another_name(proxy: FaultProxy, moto: str, tmp_path: Path) -> None:
+    run(
+        layer(tmp_path),
+        proxy,
+        tmp_path,
+        regions=["eu-west-1"],
+        direct_limit=10,
+        bucket="acme-layers-{region}",
+        keep_upload=True,
+    )
 
     assert s3(moto, "eu-west-1").list_objects_v2(Bucket="acme-layers-eu-west-1")["KeyCount"] == 1
 
@@ -474,8 +473,9 @@ def test_prune_is_a_dry_run_unless_yes_and_keeps_the_newest(
     scope = pub.Scope.of("3.13", "3.12")
     proxy.clear()
 
-    rows = pub.prune(scope, regions, keep=2, settings=settings, out=quiet(),
-                     manifest=tmp_path / "none.json")  # fmt: skip
+    rows = pub.prune(
+        scope, regions, keep=2, settings=settings, out=quiet(), manifest=tmp_path / "none.json"
+    )
 
     assert sorted((r.region, r.version, r.action) for r in rows) == [
         ("eu-west-1", 1, "would delete"),
@@ -486,8 +486,15 @@ def test_prune_is_a_dry_run_unless_yes_and_keeps_the_newest(
     assert not [s for s in proxy.seen if s.writes]
     assert all(len(versions(moto, r)) == 4 for r in regions)
 
-    rows = pub.prune(scope, regions, keep=2, yes=True, settings=settings, out=quiet(),
-                     manifest=tmp_path / "none.json")  # fmt: skip
+    rows = pub.prune(
+        scope,
+        regions,
+        keep=2,
+        yes=True,
+        settings=settings,
+        out=quiet(),
+        manifest=tmp_path / "none.json",
+    )
 
     assert {r.action for r in rows} == {"deleted"}
     assert all([v["Version"] for v in versions(moto, r)] == [3, 4] for r in regions)
@@ -502,8 +509,15 @@ def test_prune_without_names_touches_only_our_layers(
     _publish_versions(moto, "gdal310-py311-geo", "us-east-1", 3)
     _publish_versions(moto, NAME, "us-east-1", 2)
 
-    pub.prune(pub.Scope.of(), ["us-east-1"], keep=1, yes=True, out=quiet(),
-              settings=pub.Settings(endpoint_url=proxy.url), manifest=tmp_path / "m.json")  # fmt: skip
+    pub.prune(
+        pub.Scope.of(),
+        ["us-east-1"],
+        keep=1,
+        yes=True,
+        out=quiet(),
+        settings=pub.Settings(endpoint_url=proxy.url),
+        manifest=tmp_path / "m.json",
+    )
 
     assert len(versions(moto, "us-east-1", "someone-elses-layer")) == 3
     assert [v["Version"] for v in versions(moto, "us-east-1", "gdal310-py311-geo")] == [3]
@@ -516,9 +530,15 @@ def test_prune_by_prefix_and_keeps_what_the_manifest_records(
     run(layer(tmp_path, b"v1"), proxy, tmp_path, regions=["us-east-1"])  # manifest: v1
     _publish_versions(moto, NAME, "us-east-1", 3)  # v2..v4, not in the manifest
 
-    rows = pub.prune(pub.Scope.of(prefix="gdal313-"), ["us-east-1"], keep=1, yes=True,
-                     out=quiet(), settings=pub.Settings(endpoint_url=proxy.url),
-                     manifest=tmp_path / "layers.json")  # fmt: skip
+    rows = pub.prune(
+        pub.Scope.of(prefix="gdal313-"),
+        ["us-east-1"],
+        keep=1,
+        yes=True,
+        out=quiet(),
+        settings=pub.Settings(endpoint_url=proxy.url),
+        manifest=tmp_path / "layers.json",
+    )
 
     actions = {r.version: r.action for r in rows}
     assert actions == {3: "deleted", 2: "deleted", 1: "kept (recorded in layers.json)"}
@@ -527,6 +547,12 @@ def test_prune_by_prefix_and_keeps_what_the_manifest_records(
 
 def test_prune_keep_zero_is_refused_before_any_call(proxy: FaultProxy, tmp_path: Path) -> None:
     with pytest.raises(pub.GdalLambdaError, match="--keep must be at least 1"):
-        pub.prune(pub.Scope.of("3.13", "3.12"), ["us-east-1"], keep=0, yes=True,
-                  settings=pub.Settings(endpoint_url=proxy.url), out=quiet())  # fmt: skip
+        pub.prune(
+            pub.Scope.of("3.13", "3.12"),
+            ["us-east-1"],
+            keep=0,
+            yes=True,
+            settings=pub.Settings(endpoint_url=proxy.url),
+            out=quiet(),
+        )
     assert proxy.seen == []

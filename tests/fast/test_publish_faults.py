@@ -14,15 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from publish_support import (  # noqa: F401 - aws, moto_endpoint, moto, proxy are fixtures
-    Fault,
-    FaultProxy,
-    aws,
-    make_zip,
-    moto,
-    moto_endpoint,
-    proxy,
-)
+from publish_support import Fault, FaultProxy, make_zip
 from rich.console import Console
 
 from gdal_lambda import publish as pub
@@ -77,12 +69,14 @@ def test_throttling_is_retried_by_botocore(
     mode: str, proxy: FaultProxy, moto: str, tmp_path: Path
 ) -> None:
     fault = proxy.add(
-        Fault(status=429, code="TooManyRequestsException", method="POST", path=PUBLISH_PATH,
-              times=2)  # fmt: skip
+        Fault(
+            status=429, code="TooManyRequestsException", method="POST", path=PUBLISH_PATH, times=2
+        )
     )
 
-    report = run(layer(tmp_path), proxy, tmp_path, ["us-east-1", "eu-west-1"],
-                 settings={"retry_mode": mode})  # fmt: skip
+    report = run(
+        layer(tmp_path), proxy, tmp_path, ["us-east-1", "eu-west-1"], settings={"retry_mode": mode}
+    )
 
     assert [r.status for r in report.results] == ["published"] * 2
     assert fault.hits == 2
@@ -109,8 +103,9 @@ def test_one_region_down_fails_alone_and_a_rerun_finishes_it(
     regions = ["us-east-1", "eu-west-1", "ap-northeast-1"]
     old_entry = {"name": NAME, "version": 9, "arn": "arn:old:eu-west-1", "sha256": "0" * 64}
     (tmp_path / "layers.json").write_text(json.dumps({NAME: {"eu-west-1": old_entry}}))
-    down = proxy.add(Fault(status=503, code="ServiceUnavailableException", region="eu-west-1",
-                           service="lambda"))  # fmt: skip
+    down = proxy.add(
+        Fault(status=503, code="ServiceUnavailableException", region="eu-west-1", service="lambda")
+    )
     spec = layer(tmp_path)
 
     with pytest.raises(GdalLambdaError) as raised:
@@ -129,8 +124,11 @@ def test_one_region_down_fails_alone_and_a_rerun_finishes_it(
     report = run(spec, proxy, tmp_path, regions)
 
     statuses = {r.region: r.status for r in report.results}
-    assert statuses == {"us-east-1": "unchanged", "eu-west-1": "published",
-                        "ap-northeast-1": "unchanged"}  # fmt: skip
+    assert statuses == {
+        "us-east-1": "unchanged",
+        "eu-west-1": "published",
+        "ap-northeast-1": "unchanged",
+    }
     assert published_in(proxy) == ["eu-west-1"]
     manifest = json.loads((tmp_path / "layers.json").read_text())
     assert manifest[NAME]["eu-west-1"]["version"] == 1
@@ -140,13 +138,23 @@ def test_one_region_down_fails_alone_and_a_rerun_finishes_it(
 def test_a_failed_grant_keeps_the_arn_and_a_rerun_grants(
     proxy: FaultProxy, moto: str, tmp_path: Path
 ) -> None:
-    proxy.add(Fault(status=500, code="ServiceException", path=r"/policy$", method="POST",
-                    region="eu-west-1"))  # fmt: skip
+    proxy.add(
+        Fault(
+            status=500, code="ServiceException", path=r"/policy$", method="POST", region="eu-west-1"
+        )
+    )
     spec = layer(tmp_path)
     public = pub.Access.parse(public=True)
 
-    report = run(spec, proxy, tmp_path, ["eu-west-1"], settings={"max_attempts": 2},
-                 access=public, check=False)  # fmt: skip
+    report = run(
+        spec,
+        proxy,
+        tmp_path,
+        ["eu-west-1"],
+        settings={"max_attempts": 2},
+        access=public,
+        check=False,
+    )
 
     assert report.results[0].status == "failed"
     manifest = json.loads((tmp_path / "layers.json").read_text())
@@ -162,8 +170,9 @@ def test_a_failed_grant_keeps_the_arn_and_a_rerun_grants(
 def test_an_s3_upload_throttled_by_slowdown_is_retried(
     proxy: FaultProxy, moto: str, tmp_path: Path
 ) -> None:
-    fault = proxy.add(Fault(status=503, code="SlowDown", service="s3", method="PUT",
-                            path=r"\.zip$", times=1))  # fmt: skip
+    fault = proxy.add(
+        Fault(status=503, code="SlowDown", service="s3", method="PUT", path=r"\.zip$", times=1)
+    )
 
     report = run(layer(tmp_path), proxy, tmp_path, ["eu-west-1"], direct_limit=10)
 
@@ -188,8 +197,9 @@ def test_regions_run_in_parallel_within_the_jobs_bound(
 def test_a_client_error_is_not_retried_and_fails_only_its_region(
     proxy: FaultProxy, moto: str, tmp_path: Path
 ) -> None:
-    proxy.add(Fault(status=400, code="InvalidParameterValueException", region="sa-east-1",
-                    method="POST"))  # fmt: skip
+    proxy.add(
+        Fault(status=400, code="InvalidParameterValueException", region="sa-east-1", method="POST")
+    )
 
     report = run(layer(tmp_path), proxy, tmp_path, ["us-east-1", "sa-east-1"], check=False)
 
@@ -198,3 +208,19 @@ def test_a_client_error_is_not_retried_and_fails_only_its_region(
     assert "after" not in failed.detail  # a 400 is not retried
     manifest = json.loads((tmp_path / "layers.json").read_text())
     assert sorted(manifest[NAME]) == ["us-east-1"]
+
+
+def test_all_regions_without_describe_regions_permission_tries_them_all(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    proxy.add(Fault(status=403, code="UnauthorizedOperation", service="ec2"))
+    out = quiet()
+
+    report = run(
+        layer(tmp_path), proxy, tmp_path, pub.resolve_regions("all"), dry_run=True, out=out
+    )
+
+    assert "could not list enabled regions (UnauthorizedOperation" in report.note
+    assert len(report.results) == len(pub.resolve_regions("all")) > 30
+    assert {r.status for r in report.results} == {"would publish"}
+    assert "trying all of them" in out.file.getvalue()  # type: ignore[attr-defined]

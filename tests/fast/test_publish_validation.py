@@ -13,16 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from publish_support import (  # noqa: F401 - aws, moto_endpoint, moto, proxy are fixtures
-    FaultProxy,
-    aws,
-    free_port,
-    make_big_unzipped_zip,
-    make_zip,
-    moto,
-    moto_endpoint,
-    proxy,
-)
+from publish_support import Fault, FaultProxy, free_port, make_big_unzipped_zip, make_zip
 from rich.console import Console
 
 from gdal_lambda import publish as pub
@@ -75,8 +66,10 @@ CASES: dict[str, tuple[Callable[[Path], dict[str, Any]], str]] = {
     "description": (lambda t: {"description": "d" * 200}, "shorten --description to at most 184"),
     "licence": (lambda t: {"license": "l" * 513}, "Lambda allows at most 512"),
     "too many runtimes": (
-        lambda t: {"runtimes": [f"python3.{n}" for n in range(6, 16)] + ["java8", "java11",
-                   "java17", "java21", "nodejs20.x", "nodejs22.x"]},  # fmt: skip
+        lambda t: {
+            "runtimes": [f"python3.{n}" for n in range(6, 16)]
+            + ["java8", "java11", "java17", "java21", "nodejs20.x", "nodejs22.x"]
+        },
         "16 compatible runtimes given; Lambda allows at most 15",
     ),
     "unknown runtime": (lambda t: {"runtimes": ["python3.99"]}, "unknown Lambda runtime"),
@@ -228,3 +221,25 @@ def test_region_all_is_the_commercial_partition() -> None:
     assert {"us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"} <= set(regions)
     assert not [r for r in regions if r.startswith(("cn-", "us-gov-", "us-iso"))]
     assert pub.resolve_regions("eu-west-1, us-east-1,eu-west-1") == ["eu-west-1", "us-east-1"]
+
+
+def test_a_missing_profile_is_one_line(
+    proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+
+    with pytest.raises(GdalLambdaError, match=r"\(no-such-profile\) could not be found: check"):
+        attempt(tmp_path, proxy.url)
+
+    assert proxy.seen == []
+
+
+def test_rejected_credentials_are_one_line(proxy: FaultProxy, tmp_path: Path) -> None:
+    proxy.add(Fault(status=403, code="InvalidClientTokenId", service="sts"))
+    (tmp_path / "layers.json").write_text(MANIFEST)
+
+    with pytest.raises(GdalLambdaError, match="AWS rejected the credentials: InvalidClientTokenId"):
+        attempt(tmp_path, proxy.url)
+
+    assert [s.service for s in proxy.seen] == ["sts"]  # nothing after the identity check
+    assert (tmp_path / "layers.json").read_text() == MANIFEST

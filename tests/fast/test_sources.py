@@ -108,7 +108,10 @@ def test_interrupted_download_leaves_nothing_and_fails_over(site, cache: Path) -
     src = Source(
         "proj",
         "1.0",
-        (Mirror(site.url("good.tar.gz"), _sha(PAYLOAD)), Mirror(site.url("other.tar.gz"), _sha(PAYLOAD))),
+        (
+            Mirror(site.url("good.tar.gz"), _sha(PAYLOAD)),
+            Mirror(site.url("other.tar.gz"), _sha(PAYLOAD)),
+        ),
     )
     got = sources.fetch(src, cache, show_progress=False, log=lambda _: None)
     assert got.path.name == "other.tar.gz"
@@ -128,7 +131,9 @@ def test_warm_cache_needs_no_network(site, cache: Path) -> None:
     src = Source("proj", "1.0", (Mirror(site.url("good.tar.gz"), _sha(PAYLOAD)),))
     sources.fetch(src, cache, show_progress=False)
     before = len(site.state.requests)
-    offline = Source("proj", "1.0", (Mirror(f"http://127.0.0.1:{_closed_port()}/good.tar.gz", _sha(PAYLOAD)),))
+    offline = Source(
+        "proj", "1.0", (Mirror(f"http://127.0.0.1:{_closed_port()}/good.tar.gz", _sha(PAYLOAD)),)
+    )
     got = sources.fetch(offline, cache, show_progress=False)
     assert got.path.read_bytes() == PAYLOAD
     assert len(site.state.requests) == before
@@ -147,7 +152,9 @@ def test_tampered_cache_is_removed_and_fetched_again(site, cache: Path) -> None:
 def test_tampered_cache_offline_is_an_error_and_removes_the_file(cache: Path) -> None:
     cache.mkdir(parents=True)
     (cache / "good.tar.gz").write_bytes(b"not the tarball")
-    src = Source("proj", "1.0", (Mirror(f"http://127.0.0.1:{_closed_port()}/good.tar.gz", _sha(PAYLOAD)),))
+    src = Source(
+        "proj", "1.0", (Mirror(f"http://127.0.0.1:{_closed_port()}/good.tar.gz", _sha(PAYLOAD)),)
+    )
     with pytest.raises(GdalLambdaError, match="could not fetch proj 1.0 from any mirror"):
         sources.fetch(src, cache, show_progress=False, log=lambda _: None)
     assert not (cache / "good.tar.gz").exists()

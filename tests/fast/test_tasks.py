@@ -55,7 +55,11 @@ def test_unknown_target_lists_targets() -> None:
 def test_docker_not_reachable_says_how_to_start_it(tmp_path: Path) -> None:
     line = _one_error_line(
         invoke(
-            "build.gdal", "--version", "3.13", "--target", "debian13",
+            "build.gdal",
+            "--version",
+            "3.13",
+            "--target",
+            "debian13",
             env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"},
         )
     )
@@ -65,16 +69,22 @@ def test_docker_not_reachable_says_how_to_start_it(tmp_path: Path) -> None:
 def test_no_mirror_reachable_is_one_error_listing_attempts(tmp_path: Path) -> None:
     matrix = tmp_path / "matrix.toml"
     text = (ROOT / "matrix.toml").read_text()
-    text = text.replace("https://", "http://127.0.0.1:9/").replace("http://deb.debian.org", "http://127.0.0.1:9")
+    text = text.replace("https://", "http://127.0.0.1:9/").replace(
+        "http://deb.debian.org", "http://127.0.0.1:9"
+    )
     matrix.write_text(text)
     result = invoke(
-        "fetch", "--version", "3.10",
+        "fetch",
+        "--version",
+        "3.10",
         env={"GDAL_LAMBDA_MATRIX": str(matrix), "GDAL_LAMBDA_CACHE": str(tmp_path / "c")},
     )
     assert result.returncode == 1
     assert "error: could not fetch" in result.stderr
     assert result.stderr.count("127.0.0.1:9") == 2  # the two mirrors of the first source
-    assert not (tmp_path / "c" / "sources").exists() or not any((tmp_path / "c" / "sources").iterdir())
+    assert not (tmp_path / "c" / "sources").exists() or not any(
+        (tmp_path / "c" / "sources").iterdir()
+    )
 
 
 def test_fetch_needs_a_line() -> None:
@@ -97,7 +107,9 @@ def test_readme_driver_table_is_current(tmp_path: Path) -> None:
     assert copy.read_text() == (ROOT / "README.md").read_text(), "run `invoke drivers --write`"
 
 
-def test_cached_tarball_with_wrong_digest_in_matrix_fails_build_before_docker(tmp_path: Path) -> None:
+def test_cached_tarball_with_wrong_digest_in_matrix_fails_build_before_docker(
+    tmp_path: Path,
+) -> None:
     """A tampered cache with no reachable mirror: clear error, bad file gone."""
     cache = tmp_path / "c" / "sources"
     cache.mkdir(parents=True)
@@ -105,9 +117,15 @@ def test_cached_tarball_with_wrong_digest_in_matrix_fails_build_before_docker(tm
     bad.write_bytes(b"truncated")
     matrix = tmp_path / "matrix.toml"
     text = (ROOT / "matrix.toml").read_text()
-    matrix.write_text(text.replace("https://", "http://127.0.0.1:9/").replace("http://deb.debian.org", "http://127.0.0.1:9"))
+    matrix.write_text(
+        text.replace("https://", "http://127.0.0.1:9/").replace(
+            "http://deb.debian.org", "http://127.0.0.1:9"
+        )
+    )
     result = invoke(
-        "fetch", "--version", "3.10",
+        "fetch",
+        "--version",
+        "3.10",
         env={"GDAL_LAMBDA_MATRIX": str(matrix), "GDAL_LAMBDA_CACHE": str(tmp_path / "c")},
     )
     assert result.returncode == 1
@@ -116,7 +134,10 @@ def test_cached_tarball_with_wrong_digest_in_matrix_fails_build_before_docker(tm
     assert not bad.exists()
 
 
-@pytest.mark.skipif(shutil.which("docker") is None and not os.environ.get("GDAL_LAMBDA_REQUIRE_DOCKER"), reason="no docker")
+@pytest.mark.skipif(
+    shutil.which("docker") is None and not os.environ.get("GDAL_LAMBDA_REQUIRE_DOCKER"),
+    reason="no docker",
+)
 def test_failing_build_step_names_the_step_and_its_last_lines(tmp_path: Path) -> None:
     from gdal_lambda import images
     from gdal_lambda.errors import GdalLambdaError
@@ -133,7 +154,9 @@ def test_failing_build_step_names_the_step_and_its_last_lines(tmp_path: Path) ->
         f"FROM {base}\nRUN echo preparing\nRUN echo first-clue && echo second-clue >&2 && exit 3\n"
     )
     with pytest.raises(GdalLambdaError) as err:
-        images.stream_build(cli, context=ctx, tag="gdal-lambda-test:failing", buildargs={}, echo=lambda _: None)
+        images.stream_build(
+            cli, context=ctx, tag="gdal-lambda-test:failing", buildargs={}, echo=lambda _: None
+        )
     text = str(err.value)
     assert "failed at Step 3/3 : RUN echo first-clue" in text
     assert "returned a non-zero code: 3" in text

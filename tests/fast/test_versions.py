@@ -16,7 +16,9 @@ def matrix() -> versions.Matrix:
 
 
 def test_lines_pin_the_issue_versions(matrix: versions.Matrix) -> None:
-    assert {k: {lib: matrix.lines[k].version(lib) for lib in versions.LIBRARIES} for k in matrix.lines} == {
+    assert {
+        k: {lib: matrix.lines[k].version(lib) for lib in versions.LIBRARIES} for k in matrix.lines
+    } == {
         "3.13": {"gdal": "3.13.3", "proj": "9.9.0", "geos": "3.15.0"},
         "3.10": {"gdal": "3.10.3", "proj": "9.6.0", "geos": "3.13.1"},
     }
@@ -38,7 +40,10 @@ def test_only_the_debian_gdal_repack_declares_missing_files(matrix: versions.Mat
             for mirror in source.mirrors:
                 if mirror.missing:
                     assert source.name == "gdal" and "+dfsg" in mirror.url
-                    assert set(mirror.missing) == {"ogr/data/ecw_cs.wkt", "ogr/data/cubewerx_extra.wkt"}
+                    assert set(mirror.missing) == {
+                        "ogr/data/ecw_cs.wkt",
+                        "ogr/data/cubewerx_extra.wkt",
+                    }
 
 
 def test_targets(matrix: versions.Matrix) -> None:
@@ -56,7 +61,9 @@ def test_targets(matrix: versions.Matrix) -> None:
 
 
 def test_unknown_line_lists_known_ones(matrix: versions.Matrix) -> None:
-    with pytest.raises(GdalLambdaError, match=r"unknown GDAL line '3.99': known lines are 3.10, 3.13"):
+    with pytest.raises(
+        GdalLambdaError, match=r"unknown GDAL line '3.99': known lines are 3.10, 3.13"
+    ):
         matrix.line("3.99")
 
 
@@ -82,8 +89,14 @@ def test_drivers_are_data(matrix: versions.Matrix) -> None:
     ("text", "message"),
     [
         ("not toml [", "not valid TOML"),
-        ('default_target = "x"\n[lines."1"]\ngdal = "1"\nproj = "1"\ngeos = "1"\n', "which has no sources entry"),
-        ('[[sources.gdal]]\nversion = "1"\nmirrors = [{url = "http://x/y", sha256 = "abc"}]\n', "no valid sha256"),
+        (
+            'default_target = "x"\n[lines."1"]\ngdal = "1"\nproj = "1"\ngeos = "1"\n',
+            "which has no sources entry",
+        ),
+        (
+            '[[sources.gdal]]\nversion = "1"\nmirrors = [{url = "http://x/y", sha256 = "abc"}]\n',
+            "no valid sha256",
+        ),
         (
             '[[sources.gdal]]\nversion = "1"\nmirrors = [{url = "http://x/y", sha256 = "%s"}]\n'
             '[lines."1"]\ngdal = "1"\n' % ("a" * 64),

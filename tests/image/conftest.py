@@ -41,7 +41,9 @@ def cli() -> docker.DockerClient:
 def gdal_image(cli: docker.DockerClient, line: versions.Line, target: versions.Target) -> str:
     ref = images.tag(line, target)
     if not images.image_exists(cli, ref):
-        pytest.fail(f"{ref} is missing: `invoke build.gdal --version {line.name} --target {target.name}`")
+        pytest.fail(
+            f"{ref} is missing: `invoke build.gdal --version {line.name} --target {target.name}`"
+        )
     return ref
 
 
@@ -57,9 +59,7 @@ def make_cog(cli: docker.DockerClient, gdal_image: str, where: Path) -> Path:
     """A 512x512 UInt16 COG over lon 0..10, lat 0..10: 1234 everywhere but 4321 in lon 2..4,
     lat 6..8 (pixels 103..204 on both axes). Made with GDAL's own tools, in the GDAL image."""
     where.mkdir(parents=True, exist_ok=True)
-    polygon = (
-        '{"type":"Polygon","coordinates":[[[2,6],[4,6],[4,8],[2,8],[2,6]]]}'
-    )
+    polygon = '{"type":"Polygon","coordinates":[[[2,6],[4,6],[4,8],[2,8],[2,6]]]}'
     sh(
         cli,
         gdal_image,

@@ -18,7 +18,11 @@ pytestmark = pytest.mark.image
 
 
 def test_versions_match_the_matrix(cli, gdal_image, line) -> None:
-    out = sh(cli, gdal_image, "gdal-config --version; geos-config --version; projinfo --version 2>&1 || true")
+    out = sh(
+        cli,
+        gdal_image,
+        "gdal-config --version; geos-config --version; projinfo --version 2>&1 || true",
+    )
     gdal, geos = out.split()[:2]
     assert gdal == line.version("gdal")
     assert geos == line.version("geos")

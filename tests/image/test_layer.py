@@ -27,7 +27,9 @@ def python(target) -> str:
 def layer_zip(line, target, python) -> Path:
     path = naming.layer_zip(line.name, python, "geo", target.name)
     if not path.is_file():
-        pytest.fail(f"{path} missing: `invoke layer --gdal {line.name} --python {python} --target {target.name}`")
+        pytest.fail(
+            f"{path} missing: `invoke layer --gdal {line.name} --python {python} --target {target.name}`"
+        )
     return path
 
 
@@ -70,7 +72,9 @@ def test_layout_and_slimming(layer_zip: Path) -> None:
         else:
             assert stat.S_IMODE(mode) in (0o644, 0o755), info.filename
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
-    assert any(stat.S_ISLNK(i.external_attr >> 16) for i in infos), "library symlinks must stay links"
+    assert any(stat.S_ISLNK(i.external_attr >> 16) for i in infos), (
+        "library symlinks must stay links"
+    )
     assert names == sorted(names)
 
 
@@ -79,7 +83,9 @@ def test_manifest_records_components(layer_zip: Path, line) -> None:
         manifest = json.loads(zf.read("share/gdal-lambda/manifest.json"))
     for name in ("gdal", "proj", "geos"):
         assert manifest["components"][name]["version"] == line.version(name)
-        assert manifest["components"][name]["sha256"] in {m.sha256 for m in line.sources[name].mirrors}
+        assert manifest["components"][name]["sha256"] in {
+            m.sha256 for m in line.sources[name].mirrors
+        }
     assert manifest["python_packages"]["GDAL"] == line.version("gdal")
     for pkg in ("rasterio", "shapely", "pyproj", "numpy"):
         assert pkg in manifest["python_packages"]
@@ -164,7 +170,9 @@ def test_rasterio_reads_a_cog_over_vsicurl(
     assert ranged, "rasterio should read through HTTP Range requests"
 
 
-def test_zip_is_deterministic(cli, matrix, line, target, python, layer_zip: Path, tmp_path: Path) -> None:
+def test_zip_is_deterministic(
+    cli, matrix, line, target, python, layer_zip: Path, tmp_path: Path
+) -> None:
     again = layer.build_layer_zip(matrix, line, target, python, "geo", dist=tmp_path)
     first = hashlib.sha256(layer_zip.read_bytes()).hexdigest()
     second = hashlib.sha256(again.zip_path.read_bytes()).hexdigest()

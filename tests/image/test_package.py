@@ -75,16 +75,25 @@ def test_full_package_layout(full_zip: Path) -> None:
     assert "requirements.txt" not in names and "event.json" not in names
     assert "share/proj/proj.db" in names and "share/gdal/gdalvrt.xsd" in names
     assert any(n.startswith("lib/libgdal.so") for n in names)
-    assert any(n.startswith("rasterio/") for n in names) and any(n.startswith("mercantile/") for n in names)
+    assert any(n.startswith("rasterio/") for n in names) and any(
+        n.startswith("mercantile/") for n in names
+    )
     assert "bin/gdalinfo" in names
 
 
-def test_companion_runs_on_the_layer(cli, line, target, python, companion_zip, cog_dir, tmp_path) -> None:
+def test_companion_runs_on_the_layer(
+    cli, line, target, python, companion_zip, cog_dir, tmp_path
+) -> None:
     layer_zip = naming.layer_zip(line.name, python, "geo", target.name)
     with serve(cog_dir) as server:
         event = _event(tmp_path, url=server.url("cog.tif"), points=[[3, 7], [8, 2]], zoom=6)
         result = package.invoke_local(
-            cli, target, python, companion_zip, event, layer_zip=layer_zip,
+            cli,
+            target,
+            python,
+            companion_zip,
+            event,
+            layer_zip=layer_zip,
             env=runtime.RECOMMENDED_GDAL_ENV,
         )
     assert result.ok, result.error
@@ -118,7 +127,10 @@ def test_package_build_is_deterministic_and_a_no_change_rebuild_is_quick(
     again = package.build_package(
         matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "again.zip"
     )
-    assert hashlib.sha256(again.zip_path.read_bytes()).digest() == hashlib.sha256(full_zip.read_bytes()).digest()
+    assert (
+        hashlib.sha256(again.zip_path.read_bytes()).digest()
+        == hashlib.sha256(full_zip.read_bytes()).digest()
+    )
     third = package.build_package(
         matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "again.zip"
     )
@@ -130,8 +142,13 @@ def test_conflicting_requirement_is_named(matrix, line, target, python, tmp_path
     src.mkdir()
     (src / "handler.py").write_text("def handler(event, context):\n    return 1\n")
     (src / "requirements.txt").write_text("numpy<2\n")
-    with pytest.raises(GdalLambdaError, match=r"requirement 'numpy<2' needs numpy 1\.\S+, but layer geo provides numpy 2\."):
-        package.build_package(matrix, line, target, python, src, layer_recipe="geo", out=tmp_path / "c.zip")
+    with pytest.raises(
+        GdalLambdaError,
+        match=r"requirement 'numpy<2' needs numpy 1\.\S+, but layer geo provides numpy 2\.",
+    ):
+        package.build_package(
+            matrix, line, target, python, src, layer_recipe="geo", out=tmp_path / "c.zip"
+        )
     assert not (tmp_path / "c.zip").exists()
 
 
