@@ -4,6 +4,7 @@
     nox -s lint         ruff + shellcheck
     nox -s test-3.13    build the 3.13 line's images (cached when unchanged) and check them
     nox -s test-3.10    the same for 3.10
+    nox -s portability-3.13   a debian12-built layer's native tools in the debian13 runtime
 
 The image sessions build for $GDAL_LAMBDA_TARGET (default al2023; CI uses debian13).
 """
@@ -64,5 +65,19 @@ def _image_session(line: str) -> None:
         )
 
 
+def _portability_session(line: str) -> None:
+    @nox.session(name=f"portability-{line}")
+    def portability(session: nox.Session) -> None:
+        """Build the line's layer on debian12 and run its native tools in the debian13 runtime."""
+        _install(session, "test")
+        where = ["--target", "debian12"]
+        session.run("invoke", "build.gdal", "--version", line, *where)
+        session.run("invoke", "build.python", "--gdal", line, *where)
+        session.run("invoke", "build.layer", "--gdal", line, *where)
+        session.run("invoke", "layer", "--gdal", line, *where)
+        session.run("pytest", "tests/portability", env={"GDAL_LAMBDA_LINE": line})
+
+
 for _line in LINES:
     _image_session(_line)
+    _portability_session(_line)

@@ -81,8 +81,14 @@ def python(
     repository: str | None = None,
 ) -> None:
     """Build <repository>:gdal<line>-py<python>: Lambda Python base + /opt + compilers, numpy."""
-    _, line, tgt = _line_target(gdal, target)
-    result = images.build_python(line, tgt, tgt.check_python(python), repo=repository)
+    matrix, line, tgt = _line_target(gdal, target)
+    result = images.build_python(
+        line,
+        tgt,
+        tgt.check_python(python),
+        repo=repository,
+        overrides=matrix.requirement_overrides,
+    )
     print(f"built {result.tag} ({result.image_id[:19]})")
 
 
@@ -105,6 +111,7 @@ def layer_image(
         recipe,
         repo=repository,
         overrides=matrix.requirement_overrides,
+        build_constraints=matrix.build_constraints,
     )
     print(f"built {result.tag} ({result.image_id[:19]})")
 

@@ -37,8 +37,13 @@ find "$out" \( -name '*.a' -o -name '*.la' -o -name '*.pyc' -o -name '*.pyo' \) 
 find "$out" -depth -type d -name __pycache__ -exec rm -rf {} +
 # Test suites shipped inside packages (numpy/_core/tests, ...): never imported at run time.
 site=$out/$pydir
+# Sources that sdists install next to their compiled modules (rasterio ships ~20 MB of
+# Cython-generated C), and C headers: only a compiler reads them.
 if [[ -d $site ]]; then
     find "$site" -mindepth 2 -depth -type d -name tests -exec rm -rf {} +
+    find "$site" -mindepth 2 -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.pyx' \
+        -o -name '*.pxd' -o -name '*.pxi' -o -name '*.h' -o -name '*.hpp' \) -delete
+    find "$site" -mindepth 1 -depth -type d -empty -delete
 fi
 
 # The Lambda Python runtime already has the AWS SDK: a second copy only costs space (and may

@@ -129,6 +129,7 @@ def stream_build(
     tag: str,
     buildargs: dict[str, str],
     target: str | None = None,
+    labels: dict[str, str] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build through the low-level API, streaming the log live.
@@ -146,6 +147,7 @@ def stream_build(
             tag=tag,
             buildargs=buildargs,
             target=target,
+            labels=labels,
             rm=True,
             forcerm=True,
             decode=True,
@@ -223,9 +225,12 @@ def build_python(
     python: str,
     *,
     repo: str | None = None,
+    overrides: dict[str, str] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Build ``<repo>:gdal<line>-py<python>``: the Lambda Python base, /opt, compilers, numpy."""
+    """Build ``<repo>:gdal<line>-py<python>``: the Lambda Python base, /opt, compilers, numpy.
+
+    ``overrides`` (a matrix overlay's requirement_overrides) re-pin its build tools too."""
     cli = client()
     gdal_ref = tag(line, target, repo=repo)
     _require(cli, gdal_ref, f"invoke build.gdal --version {line.name} --target {target.name}")
@@ -236,9 +241,18 @@ def build_python(
         "PYTHON_VERSION": python,
     }
     ref = tag(line, target, python=python, repo=repo)
-    extra = [(ROOT / "docker" / "python" / "requirements.txt", "docker/python/requirements.txt")]
-    with build_context(ROOT / "docker" / "python" / "Dockerfile", extra) as ctx:
-        return stream_build(cli, context=ctx, tag=ref, buildargs=buildargs, echo=echo)
+    # The GDAL image's provenance labels travel on: the Python and layer images (and the
+    # manifests made from them) say which tarballs their /opt came from.
+    provenance = {k: v for k, v in labels(cli, gdal_ref).items() if k.startswith(LABEL_PREFIX)}
+    with tempfile.TemporaryDirectory(prefix="gdal-lambda-pyreq.") as tmp:
+        requirements = Path(tmp) / "requirements.txt"
+        text = (ROOT / "docker" / "python" / "requirements.txt").read_text(encoding="utf-8")
+        requirements.write_text(override_pins(text, overrides or {}), encoding="utf-8")
+        extra = [(requirements, "docker/python/requirements.txt")]
+        with build_context(ROOT / "docker" / "python" / "Dockerfile", extra) as ctx:
+            return stream_build(
+                cli, context=ctx, tag=ref, buildargs=buildargs, labels=provenance, echo=echo
+            )
 
 
 def recipe_dir(recipe: str) -> Path:
@@ -264,9 +278,13 @@ def build_layer(
     *,
     repo: str | None = None,
     overrides: dict[str, str] | None = None,
+    build_constraints: dict[str, list[str]] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Build ``<repo>:gdal<line>-py<python>-<recipe>`` from ``layers/<recipe>/``."""
+    """Build ``<repo>:gdal<line>-py<python>-<recipe>`` from ``layers/<recipe>/``.
+
+    The recipe's context also receives ``isolated.txt`` and ``build-constraints.txt`` (both
+    empty unless a matrix overlay sets ``build_constraints``): see :func:`split_isolated`."""
     folder = recipe_dir(recipe)
     cli = client()
     python_ref = tag(line, target, python=python, repo=repo)
@@ -279,9 +297,17 @@ def build_layer(
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-recipe.") as tmp:
         ctx = Path(tmp) / recipe
         shutil.copytree(folder, ctx)
-        for requirements in ctx.glob("requirements*.txt"):
-            text = requirements.read_text(encoding="utf-8")
-            requirements.write_text(override_pins(text, overrides or {}), encoding="utf-8")
+        isolated: list[str] = []
+        for requirements in sorted(ctx.glob("requirements*.txt")):
+            text = override_pins(requirements.read_text(encoding="utf-8"), overrides or {})
+            shared, moved = split_isolated(text, build_constraints or {})
+            requirements.write_text(shared, encoding="utf-8")
+            isolated.extend(moved)
+        (ctx / "isolated.txt").write_text("".join(f"{r}\n" for r in isolated), encoding="utf-8")
+        constraints = sorted({c for cs in (build_constraints or {}).values() for c in cs})
+        (ctx / "build-constraints.txt").write_text(
+            "".join(f"{c}\n" for c in constraints), encoding="utf-8"
+        )
         return stream_build(
             cli, context=ctx, tag=ref, buildargs={"PYTHON_IMAGE": python_ref}, echo=echo
         )
@@ -293,6 +319,31 @@ def override_pins(requirements: str, overrides: dict[str, str]) -> str:
         pattern = re.compile(rf"^({re.escape(name)})\s*==\s*[^;\s]+", re.IGNORECASE | re.MULTILINE)
         requirements = pattern.sub(rf"\g<1>=={version}", requirements)
     return requirements
+
+
+def split_isolated(
+    requirements: str, build_constraints: dict[str, list[str]]
+) -> tuple[str, list[str]]:
+    """Move the requirement lines of packages with build constraints out of a requirements text.
+
+    A recipe compiles its packages with ``--no-build-isolation`` against the Python image's one
+    Cython; a package that toolchain cannot compile (pyproj 3.6 needs Cython < 3.1, rasterio
+    1.5 and shapely 2.2 need >= 3.1) is built by itself in an isolated environment held to its
+    constraints. Returns (the text without those lines, the lines moved)."""
+    wanted = {_canonical(name) for name in build_constraints}
+    kept: list[str] = []
+    moved: list[str] = []
+    for raw in requirements.splitlines(keepends=True):
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", raw)
+        if match and not raw.lstrip().startswith("-") and _canonical(match.group(1)) in wanted:
+            moved.append(raw.strip())
+        else:
+            kept.append(raw)
+    return "".join(kept), moved
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def expected_labels(line: Line, target: Target) -> dict[str, str]:

@@ -270,9 +270,14 @@ def _mode_of(path: Path) -> int:
 
 
 def zip_entries(tree: Path) -> list[Path]:
-    """Every file, directory and link below ``tree``, sorted by archive name."""
-    entries = [p for p in tree.rglob("*")]
-    return sorted(entries, key=lambda p: p.relative_to(tree).as_posix())
+    """Every file, directory and link below ``tree``, sorted by archive name (directories
+    with their trailing slash, as they are named in the zip)."""
+
+    def name(path: Path) -> str:
+        rel = path.relative_to(tree).as_posix()
+        return rel + "/" if path.is_dir() and not path.is_symlink() else rel
+
+    return sorted(tree.rglob("*"), key=name)
 
 
 def write_zip(tree: Path, dest: Path, *, level: int = 9) -> None:

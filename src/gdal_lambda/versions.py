@@ -103,6 +103,9 @@ class Matrix:
     path: Path = field(default=DEFAULT_MATRIX)
     # package -> version, replacing a recipe's own pin (set only by an overlay; see load_matrix)
     requirement_overrides: dict[str, str] = field(default_factory=dict)
+    # package -> constraints for its own isolated build environment (overlay only; see
+    # images.split_isolated): for a pin that no single shared build toolchain can compile
+    build_constraints: dict[str, list[str]] = field(default_factory=dict)
     overlay: Path | None = None
 
     def line(self, name: str) -> Line:
@@ -113,7 +116,8 @@ class Matrix:
         return self.lines[name]
 
     def target(self, name: str | None = None) -> Target:
-        name = name or self.default_target
+        """``name``, else ``$GDAL_LAMBDA_TARGET``, else the matrix's default target."""
+        name = name or os.environ.get("GDAL_LAMBDA_TARGET") or self.default_target
         if name not in self.targets:
             raise GdalLambdaError(
                 f"unknown target {name!r}: known targets are {', '.join(sorted(self.targets))}"
@@ -157,6 +161,15 @@ def _apply_overlay(data: dict[str, Any], overlay: dict[str, Any]) -> None:
     for name, entries in overlay.get("sources", {}).items():
         data.setdefault("sources", {}).setdefault(name, []).extend(entries)
     data["requirement_overrides"] = dict(overlay.get("requirement_overrides", {}))
+    constraints = overlay.get("build_constraints", {})
+    if not isinstance(constraints, dict) or not all(
+        isinstance(v, list) and all(isinstance(c, str) for c in v) for v in constraints.values()
+    ):
+        raise GdalLambdaError(
+            "build_constraints in the matrix overlay must map a package to a list of "
+            'requirement strings, e.g. pyproj = ["cython<3.1"]'
+        )
+    data["build_constraints"] = {k: list(v) for k, v in constraints.items()}
 
 
 def load_matrix(path: Path | str | None = None, overlay: Path | str | None = None) -> Matrix:
@@ -233,5 +246,6 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
         drivers=drivers,
         path=path,
         requirement_overrides=dict(data.get("requirement_overrides", {})),
+        build_constraints=dict(data.get("build_constraints", {})),
         overlay=Path(overlay) if overlay else None,
     )

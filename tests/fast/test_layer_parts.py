@@ -149,6 +149,26 @@ def test_recipe_pin_overrides_keep_markers() -> None:
     )
 
 
+def test_isolated_builds_leave_the_shared_requirements() -> None:
+    text = (
+        "# pins\n--no-binary pyproj\nnumpy==2.5.5\n"
+        'PyProj==3.6.1 ; python_version >= "3.12"\npyproj-extras==1.0\nshapely==2.2.0\n'
+    )
+    shared, moved = images.split_isolated(text, {"pyproj": ["cython<3.1"]})
+    assert moved == ['PyProj==3.6.1 ; python_version >= "3.12"']
+    assert (
+        shared == "# pins\n--no-binary pyproj\nnumpy==2.5.5\npyproj-extras==1.0\nshapely==2.2.0\n"
+    )
+    assert images.split_isolated(text, {}) == (text, [])
+
+
+def test_overlay_build_constraints_must_be_lists(tmp_path: Path) -> None:
+    bad = tmp_path / "overlay.toml"
+    bad.write_text('[build_constraints]\npyproj = "cython<3.1"\n')
+    with pytest.raises(GdalLambdaError, match="must map a package to a list"):
+        versions.load_matrix(overlay=bad)
+
+
 def test_recipe_without_requirements_is_refused(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "layers" / "empty").mkdir(parents=True)
     (tmp_path / "layers" / "empty" / "Dockerfile").write_text("FROM scratch\n")
@@ -165,4 +185,6 @@ def test_overlay_repins_a_line(tmp_path: Path) -> None:
     assert matrix.line("3.13").version("proj") == "9.1.1"
     assert matrix.line("3.13").version("gdal") == "3.13.3"
     assert matrix.requirement_overrides == {"pyproj": "3.6.1"}
+    assert matrix.build_constraints == {"pyproj": ["cython<3.1"]}
+    assert versions.load_matrix().build_constraints == {}
     assert versions.load_matrix().line("3.13").version("proj") == "9.9.0"

@@ -67,6 +67,15 @@ def test_unknown_line_lists_known_ones(matrix: versions.Matrix) -> None:
         matrix.line("3.99")
 
 
+def test_target_from_environment(matrix: versions.Matrix, monkeypatch) -> None:
+    monkeypatch.setenv("GDAL_LAMBDA_TARGET", "debian13")
+    assert matrix.target().name == "debian13"
+    assert matrix.target("debian12").name == "debian12", "--target wins over the environment"
+    monkeypatch.setenv("GDAL_LAMBDA_TARGET", "centos7")
+    with pytest.raises(GdalLambdaError, match="unknown target 'centos7'"):
+        matrix.target()
+
+
 def test_unknown_target_lists_known_ones(matrix: versions.Matrix) -> None:
     with pytest.raises(GdalLambdaError, match="known targets are al2023, debian12, debian13"):
         matrix.target("centos7")

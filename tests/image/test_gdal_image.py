@@ -21,7 +21,7 @@ def test_versions_match_the_matrix(cli, gdal_image, line) -> None:
     out = sh(
         cli,
         gdal_image,
-        "gdal-config --version; geos-config --version; projinfo --version 2>&1 || true",
+        "gdal-config --version; geos-config --version; proj 2>&1 | head -1",
     )
     gdal, geos = out.split()[:2]
     assert gdal == line.version("gdal")
@@ -46,9 +46,9 @@ def test_every_expected_driver_is_listed(cli, gdal_image, matrix) -> None:
 
 def test_gtiff_codecs_and_linked_libraries(cli, gdal_image, matrix) -> None:
     options = sh(cli, gdal_image, "gdalinfo --format GTiff")
-    compress = re.search(r"<Option name='COMPRESS'.*?</Option>", options, re.S)
+    compress = re.search(r"<Option name=[\"']COMPRESS[\"'].*?</Option>", options, re.S)
     assert compress, options[-2000:]
-    values = set(re.findall(r"<Value>([^<]+)</Value>", compress.group(0)))
+    values = set(re.findall(r"<Value[^>]*>([^<]+)</Value>", compress.group(0)))
     assert sorted(set(matrix.drivers.gtiff_codecs) - values) == []
     linked = sh(cli, gdal_image, "ldd /opt/lib/libgdal.so")
     for lib in matrix.drivers.gdal_links:
@@ -86,7 +86,9 @@ done
     for codec in matrix.drivers.gtiff_codecs:
         match = re.search(rf"^{codec} \"mean\":([0-9.]+)", out, re.M)
         assert match, f"{codec} missing from:\n{out}"
-        assert float(match.group(1)) == pytest.approx(10, abs=1.0), codec
+        # JPEG and WEBP are lossy (and convert to YCbCr): a few levels of drift are normal.
+        tolerance = 3.0 if codec in ("JPEG", "WEBP") else 0.0
+        assert float(match.group(1)) == pytest.approx(10, abs=tolerance), codec
     for fmt in ("ESRI Shapefile", "GPKG", "FlatGeobuf", "GeoJSON"):
         assert f"vector {fmt} Feature Count: 2" in out
 

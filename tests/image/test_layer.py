@@ -54,8 +54,11 @@ def test_layout_and_slimming(layer_zip: Path) -> None:
         infos = zf.infolist()
     tops = {n.split("/", 1)[0] for n in names}
     assert tops == {"bin", "lib", "share", "python"}
-    for bad in ("include/", "lib/pkgconfig/", "lib/cmake/", "share/man/", "__pycache__", ".pyc"):
+    for bad in ("include/", "lib/pkgconfig/", "lib/cmake/", "share/man/", "share/doc/"):
+        assert not [n for n in names if n.startswith(bad)], bad
+    for bad in ("__pycache__", ".pyc", "/tests/"):
         assert not [n for n in names if bad in n], bad
+    assert not [n for n in names if n.endswith((".h", ".c", ".cpp", ".pyx"))]
     assert not [n for n in names if n.endswith((".a", ".la"))]
     assert not [n for n in names if n.startswith(("python/boto3/", "python/botocore/"))]
     assert [n for n in names if n.endswith(".dist-info/METADATA") and "rasterio" in n]

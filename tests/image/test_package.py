@@ -124,15 +124,16 @@ def test_handler_exception_is_reported(cli, target, python, full_zip, tmp_path) 
 def test_package_build_is_deterministic_and_a_no_change_rebuild_is_quick(
     matrix, line, target, python, full_zip, tmp_path
 ) -> None:
+    # Same file name (the manifest records it), another directory.
     again = package.build_package(
-        matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "again.zip"
+        matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "package.zip"
     )
     assert (
         hashlib.sha256(again.zip_path.read_bytes()).digest()
         == hashlib.sha256(full_zip.read_bytes()).digest()
     )
     third = package.build_package(
-        matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "again.zip"
+        matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "package.zip"
     )
     assert third.unchanged
 
