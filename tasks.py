@@ -187,6 +187,8 @@ def layer_zip(
         "handler": "module.function (default handler.handler)",
         "out": "zip to write (default dist/<src folder>.zip)",
         "force": "rebuild the zip even if nothing changed",
+        "no-binary": "comma-separated distributions to compile against /opt "
+        "(default rasterio,fiona,shapely,pyproj,gdal)",
     },
 )
 @clean_errors
@@ -201,6 +203,7 @@ def package_task(
     out: str | None = None,
     repository: str | None = None,
     force: bool = False,
+    no_binary: str | None = None,
 ) -> None:
     """Build a function package: full (runs alone) or, with --layer, only what the layer lacks."""
     matrix, line, tgt = _line_target(gdal, target)
@@ -215,6 +218,7 @@ def package_task(
         out=Path(out) if out else None,
         repo=repository,
         force=force,
+        no_binary=no_binary,
     )
     print(f"wrote {result.zip_path} ({result.report.zipped or 0:,} bytes, {result.seconds:.1f} s)")
 

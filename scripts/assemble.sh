@@ -35,14 +35,18 @@ rm -rf "$out/include" "$out/lib/pkgconfig" "$out/lib/cmake" "$out/share/man" "$o
     "$out/share/info" "$out/share/bash-completion"
 find "$out" \( -name '*.a' -o -name '*.la' -o -name '*.pyc' -o -name '*.pyo' \) -type f -delete
 find "$out" -depth -type d -name __pycache__ -exec rm -rf {} +
-# Test suites shipped inside packages (numpy/_core/tests, ...): never imported at run time.
 site=$out/$pydir
-# Sources that sdists install next to their compiled modules (rasterio ships ~20 MB of
-# Cython-generated C), and C headers: only a compiler reads them.
 if [[ -d $site ]]; then
+    # Test suites shipped inside packages (numpy/_core/tests, ...): never imported at run time;
+    # numpy's _simd module exists only for those tests (1.5 MB).
     find "$site" -mindepth 2 -depth -type d -name tests -exec rm -rf {} +
+    rm -f "$site"/numpy/_core/_simd.*.so
+    # Sources that sdists install next to their compiled modules (rasterio ships ~20 MB of
+    # Cython-generated C), C headers, and typing stubs (.pyi, 1.5 MB): only compilers and
+    # type checkers read them.
     find "$site" -mindepth 2 -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.pyx' \
-        -o -name '*.pxd' -o -name '*.pxi' -o -name '*.h' -o -name '*.hpp' \) -delete
+        -o -name '*.pxd' -o -name '*.pxi' -o -name '*.h' -o -name '*.hpp' -o -name '*.pyi' \) \
+        -delete
     find "$site" -mindepth 1 -depth -type d -empty -delete
 fi
 
@@ -77,6 +81,16 @@ if [[ -d $out/bin ]]; then
     done
     # Build-time helpers (gdal-config, geos-config...) even where a pattern matched them.
     rm -f "$out"/bin/*-config
+fi
+
+# --- bytecode ---------------------------------------------------------------------------------
+# /opt and /var/task are read-only on Lambda: without shipped .pyc files every cold start
+# compiles each module it imports again (measured: `import rasterio` 549 -> 272 ms, for ~9 MB).
+# The runtime's own interpreter compiles them; unchecked-hash .pyc files carry no timestamps and
+# are never re-validated (a zip is immutable); a fixed hash seed keeps set constants in order.
+if [[ -d $site ]] && command -v python3 >/dev/null; then
+    PYTHONHASHSEED=0 python3 -m compileall -q -j0 --invalidation-mode unchecked-hash "$site" \
+        >/dev/null || echo "warning: some modules could not be compiled to bytecode" >&2
 fi
 
 is_elf() { [[ -f $1 && ! -L $1 && $(head -c 4 "$1" | od -An -c | tr -d ' ') == 177ELF ]]; }

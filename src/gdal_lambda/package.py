@@ -182,7 +182,12 @@ def build_package(
     out: Path | None = None,
     repo: str | None = None,
     force: bool = False,
+    no_binary: str | None = None,
 ) -> PackageResult:
+    """Build a full package (``layer_recipe`` None) or a layer companion from ``src``.
+
+    ``no_binary``: the distributions compiled against /opt instead of taken as wheels
+    (default: docker/package/Dockerfile's NO_BINARY, the packages that link GDAL/GEOS/PROJ)."""
     start = time.monotonic()
     check_handler(src, handler)
     dest = package_zip(src, target, out)
@@ -222,7 +227,11 @@ def build_package(
                 cli,
                 context=ctx,
                 tag=ref,
-                buildargs={"BASE_IMAGE": base, "MODE": "layer" if layer_recipe else "full"},
+                buildargs={
+                    "BASE_IMAGE": base,
+                    "MODE": "layer" if layer_recipe else "full",
+                    **({"NO_BINARY": no_binary} if no_binary else {}),
+                },
             )
 
     stamp = dest.with_name(f".{dest.name}.build.json")
