@@ -148,6 +148,8 @@ def fetch(c: Any, version: str | None = None, all_lines: bool = False) -> None:
         **_PY_HELP,
         "recipe": "layer recipe (default geo)",
         "dist": "output folder (default dist/)",
+        "also-runs-on": "comma-separated targets whose runtimes must run the layer too "
+        "(bundle what any of them lacks)",
     },
 )
 @clean_errors
@@ -159,9 +161,13 @@ def layer_zip(
     recipe: str = "geo",
     repository: str | None = None,
     dist: str | None = None,
+    also_runs_on: str | None = None,
 ) -> None:
     """Zip the layer image into dist/gdal<line>-py<python>-<recipe>.zip: checked, size-reported."""
     matrix, line, tgt = _line_target(gdal, target)
+    others = [
+        matrix.target(name.strip()) for name in (also_runs_on or "").split(",") if name.strip()
+    ]
     result = layer.build_layer_zip(
         matrix,
         line,
@@ -170,6 +176,7 @@ def layer_zip(
         recipe,
         repo=repository,
         dist=Path(dist) if dist else None,
+        also_runs_on=others,
     )
     print(
         f"wrote {result.zip_path} ({result.report.zipped or 0:,} bytes; "

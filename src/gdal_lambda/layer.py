@@ -21,7 +21,7 @@ import tempfile
 import time
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -406,8 +406,12 @@ def build_layer_zip(
     *,
     repo: str | None = None,
     dist: Path | None = None,
+    also_runs_on: Sequence[Target] = (),
 ) -> LayerResult:
-    """Turn the layer image into dist/<stem>.zip, proven against the target's runtime."""
+    """Turn the layer image into dist/<stem>.zip, proven against the target's runtime.
+
+    ``also_runs_on``: other targets whose runtimes must run the layer too. A library is then
+    bundled unless *every* runtime has it, and every runtime's glibc floor is checked."""
     start = time.monotonic()
     cli = images.client()
     ref = images.tag(line, target, python=python, recipe=recipe, repo=repo)
@@ -418,16 +422,21 @@ def build_layer_zip(
         )
     dest = naming.layer_zip(line.name, python, recipe, target.name, dist)
     runtime_libs = runtime_sonames(cli, target, python)
+    for other in also_runs_on:
+        runtime_libs &= runtime_sonames(cli, other, other.check_python(None))
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-layer.") as tmp:
         tree = Path(tmp) / "opt"
         bundled = collect_tree(cli, ref, LAYER_ROOT, runtime_libs, tree)
         elf_count, highest = check_tree(tree, LAYER_ROOT, target, runtime_libs)
+        for other in also_runs_on:
+            check_tree(tree, LAYER_ROOT, other, runtime_libs)
         write_manifest(
             tree,
             {
                 "layer": naming.stem(line.name, python=python, recipe=recipe, target=target.name),
                 "recipe": recipe,
                 "target": target.name,
+                "also_runs_on": [other.name for other in also_runs_on],
                 "python": python,
                 "line": line.name,
                 "components": gdal_provenance(images.labels(cli, ref)),

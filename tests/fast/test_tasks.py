@@ -52,6 +52,15 @@ def test_unknown_target_lists_targets() -> None:
     assert "known targets are al2023, debian12, debian13" in line
 
 
+def test_unknown_also_runs_on_target_lists_targets() -> None:
+    line = _one_error_line(
+        invoke(
+            "layer", "--gdal", "3.13", "--target", "debian12", "--also-runs-on", "debian13,alpine"
+        )
+    )
+    assert "unknown target 'alpine'" in line and "al2023, debian12, debian13" in line
+
+
 def test_docker_not_reachable_says_how_to_start_it(tmp_path: Path) -> None:
     line = _one_error_line(
         invoke(
