@@ -330,20 +330,20 @@ def split_isolated(
     Cython; a package that toolchain cannot compile (pyproj 3.6 needs Cython < 3.1, rasterio
     1.5 and shapely 2.2 need >= 3.1) is built by itself in an isolated environment held to its
     constraints. Returns (the text without those lines, the lines moved)."""
-    wanted = {_canonical(name) for name in build_constraints}
+    wanted = {naming.distribution_name(name) for name in build_constraints}
     kept: list[str] = []
     moved: list[str] = []
     for raw in requirements.splitlines(keepends=True):
         match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", raw)
-        if match and not raw.lstrip().startswith("-") and _canonical(match.group(1)) in wanted:
+        if (
+            match
+            and not raw.lstrip().startswith("-")
+            and naming.distribution_name(match.group(1)) in wanted
+        ):
             moved.append(raw.strip())
         else:
             kept.append(raw)
     return "".join(kept), moved
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def expected_labels(line: Line, target: Target) -> dict[str, str]:

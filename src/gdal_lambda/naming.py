@@ -5,6 +5,7 @@ One place, so that build, publish and push agree. The default target adds no suf
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .versions import ROOT
@@ -48,3 +49,8 @@ def layer_name(line: str, python: str, recipe: str = "geo", arch: str = "x86_64"
     if arch != "x86_64":
         name += f"-{arch}"
     return name
+
+
+def distribution_name(name: str) -> str:
+    """A Python distribution name in its canonical form (PEP 503): ``PyProj_x`` -> ``pyproj-x``."""
+    return re.sub(r"[-_.]+", "-", name).lower()

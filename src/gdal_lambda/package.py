@@ -119,10 +119,6 @@ def _layer_facts(cli: docker.DockerClient, image: str) -> tuple[dict[str, str], 
     return facts["dists"], set(facts["libs"])
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def check_conflicts(
     cli: docker.DockerClient,
     image: str,
@@ -151,16 +147,19 @@ def check_conflicts(
         tail = "\n".join(f"    {line}" for line in stderr.strip().splitlines()[-12:])
         raise GdalLambdaError(f"pip could not resolve {requirements}:\n{tail}")
     report = json.loads(stdout)
-    layer = {_canonical(name): (name, version) for name, version in layer_dists.items()}
+    layer = {
+        naming.distribution_name(name): (name, version) for name, version in layer_dists.items()
+    }
     for item in report.get("install", []):
         meta = item.get("metadata", {})
-        name = _canonical(meta.get("name", ""))
+        name = naming.distribution_name(meta.get("name", ""))
         if name in layer:
             wanted = [
                 line.strip()
                 for line in text.splitlines()
                 if re.match(rf"^\s*{re.escape(meta.get('name', ''))}\b", line, re.IGNORECASE)
-                or _canonical(re.split(r"[\s<>=!~;\[]", line.strip())[0] or "-") == name
+                or naming.distribution_name(re.split(r"[\s<>=!~;\[]", line.strip())[0] or "-")
+                == name
             ]
             asked = wanted[0] if wanted else f"a dependency needing {meta.get('name')}"
             raise GdalLambdaError(
