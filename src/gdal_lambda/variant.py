@@ -1,0 +1,108 @@
+"""One build variant, resolved once: GDAL line, target, Python, recipe, architecture, repository.
+
+``tasks.py`` resolves a :class:`Variant` from its options and the environment, once, and passes
+it down; no module below reads ``GDAL_LAMBDA_TARGET`` or ``GDAL_LAMBDA_REPOSITORY`` itself.
+
+    variant = Variant.resolve(load_matrix(), line="3.13", env=os.environ)
+    variant.gdal_tag        # gdal-lambda:gdal3.13           (al2023, the default target)
+    variant.layer_tag       # gdal-lambda:gdal3.13-py3.13-geo
+    variant.layer_zip()     # dist/gdal3.13-py3.13-geo.zip
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import naming
+from .errors import GdalLambdaError
+from .versions import Line, Matrix, Target
+
+DEFAULT_REPOSITORY = "gdal-lambda"
+DEFAULT_RECIPE = "geo"
+DEFAULT_ARCH = "x86_64"
+ARCHITECTURES = ("x86_64", "arm64")
+ENV_TARGET = "GDAL_LAMBDA_TARGET"
+ENV_REPOSITORY = "GDAL_LAMBDA_REPOSITORY"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Everything that names one image, zip or layer. Built by :meth:`resolve`, never mutated."""
+
+    matrix: Matrix
+    line: Line
+    target: Target
+    python: str
+    recipe: str = DEFAULT_RECIPE
+    arch: str = DEFAULT_ARCH
+    repository: str = DEFAULT_REPOSITORY
+
+    @classmethod
+    def resolve(
+        cls,
+        matrix: Matrix,
+        *,
+        line: str,
+        env: Mapping[str, str],
+        target: str | None = None,
+        python: str | None = None,
+        recipe: str | None = None,
+        arch: str | None = None,
+        repository: str | None = None,
+    ) -> Variant:
+        """Check every part against the matrix; an explicit option beats the environment.
+
+        ``python`` None picks the target's newest Python. Raises GdalLambdaError on the first
+        unknown part, naming the known ones.
+        """
+        picked_line = matrix.line(line)
+        target_name = target if target is not None else env.get(ENV_TARGET) or None
+        picked_target = matrix.target(target_name)
+        arch = arch if arch is not None else DEFAULT_ARCH
+        if arch not in ARCHITECTURES:
+            raise GdalLambdaError(
+                f"unknown architecture {arch!r}: known ones are {', '.join(ARCHITECTURES)}"
+            )
+        repo = repository if repository is not None else env.get(ENV_REPOSITORY) or None
+        return cls(
+            matrix=matrix,
+            line=picked_line,
+            target=picked_target,
+            python=picked_target.check_python(python),
+            recipe=recipe if recipe is not None else DEFAULT_RECIPE,
+            arch=arch,
+            repository=repo if repo is not None else DEFAULT_REPOSITORY,
+        )
+
+    # -- names --------------------------------------------------------------------------------
+
+    def stem(self, *, python: bool = True, recipe: bool = True) -> str:
+        """``gdal3.13[-py3.13][-geo][-<target>]``."""
+        return naming.stem(
+            self.line.name,
+            python=self.python if python else None,
+            recipe=self.recipe if recipe else None,
+            target=self.target.name,
+        )
+
+    @property
+    def gdal_tag(self) -> str:
+        return f"{self.repository}:{self.stem(python=False, recipe=False)}"
+
+    @property
+    def python_tag(self) -> str:
+        return f"{self.repository}:{self.stem(recipe=False)}"
+
+    @property
+    def layer_tag(self) -> str:
+        return f"{self.repository}:{self.stem()}"
+
+    def layer_zip(self, dist: Path | None = None) -> Path:
+        return naming.layer_zip(self.line.name, self.python, self.recipe, self.target.name, dist)
+
+    @property
+    def layer_name(self) -> str:
+        """The Lambda layer name: ``gdal313-py313-geo`` (+ ``-arm64`` off x86_64)."""
+        return naming.layer_name(self.line.name, self.python, self.recipe, self.arch)
