@@ -1,5 +1,39 @@
-"""The one exception type users see: a message that says what was wrong and what to do."""
+"""The exception types users see: a message that says what was wrong and what to do.
+
+The library never spells a command line: an artifact that is missing is raised as
+:class:`MissingImage` or :class:`MissingZip`, carrying the variant and the kind of artifact, and
+``tasks.py`` (the one place that knows how commands are spelled) turns it into the command to run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .variant import Variant
 
 
 class GdalLambdaError(Exception):
     """A failure caused by input or environment, reported as one clear line (no traceback)."""
+
+
+class MissingArtifact(GdalLambdaError):
+    """Something a step needs has not been built yet.
+
+    ``kind`` says which step makes it: ``"standin"``, ``"gdal"``, ``"python"``, ``"layer"`` (an
+    image) or ``"layer-zip"`` (a zip in dist/). ``what`` is the image reference or file path.
+    """
+
+    def __init__(self, variant: Variant, kind: str, what: str) -> None:
+        self.variant = variant
+        self.kind = kind
+        self.what = what
+        super().__init__(f"{what} does not exist")
+
+
+class MissingImage(MissingArtifact):
+    """A local Docker image a step needs does not exist."""
+
+
+class MissingZip(MissingArtifact):
+    """A zip a step needs does not exist."""
