@@ -180,8 +180,8 @@ def layer_zip(
     )
     print(
         f"wrote {result.zip_path} ({result.report.zipped or 0:,} bytes; "
-        f"{result.elf_count} ELF files checked, highest glibc symbol {result.highest_glibc}; "
-        f"{len(result.bundled)} libraries bundled)"
+        f"{result.checked.elf_count} ELF files checked; {len(result.checked.bundled)} libraries "
+        f"bundled; satisfies {', '.join(result.checked.satisfies)})"
     )
 
 

@@ -2,25 +2,25 @@
 # Assemble a deployable tree (a layer's /opt, or a function package's /var/task) inside the
 # image that built it. Runs in a container; gdal_lambda.layer collects OUT afterwards.
 #
-# usage: assemble.sh SRC OUT RUNTIME_LIBS [BIN_KEEP]
+# usage: assemble.sh SRC OUT [BIN_KEEP]
 #   SRC           the installed tree (/opt for a layer, a staged /var/task for a package)
 #   OUT           where to write the slim tree (created; must not exist)
-#   RUNTIME_LIBS  file of sonames the target's runtime image already has, one a line
 #   BIN_KEEP      file of bin/ glob patterns to keep (default: scripts/bin-keep.txt)
 #   PYTHON_DIR    (environment) where Python packages live below OUT: "python" in a layer
 #                 (the default), "." in a function package
 #
 # It: copies SRC; drops what Lambda never uses (headers, static libraries, pkg-config and CMake
 # files, docs, tests, caches, the runtime's own AWS SDK); strips native files except those a
-# wheel's tooling already patched; and bundles into lib/ every shared library a file needs that
-# the runtime lacks, computed with the dynamic loader itself (ldd), glibc never included.
+# wheel's tooling already patched. Which libraries the tree must carry is not decided here:
+# everything outside the target's Lambda policy is already in /opt/lib (compiled from pinned
+# sources), and gdal_lambda.policy checks the collected tree and gives those libraries unique
+# names.
 set -euo pipefail
 
-src=${1:?usage: assemble.sh SRC OUT RUNTIME_LIBS [BIN_KEEP]}
-out=${2:?usage: assemble.sh SRC OUT RUNTIME_LIBS [BIN_KEEP]}
-runtime_libs=${3:?usage: assemble.sh SRC OUT RUNTIME_LIBS [BIN_KEEP]}
+src=${1:?usage: assemble.sh SRC OUT [BIN_KEEP]}
+out=${2:?usage: assemble.sh SRC OUT [BIN_KEEP]}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-bin_keep=${4:-$here/bin-keep.txt}
+bin_keep=${3:-$here/bin-keep.txt}
 pydir=${PYTHON_DIR:-python}
 
 if [[ -e $out ]]; then
@@ -112,28 +112,3 @@ find "$out" -type f -print0 | while IFS= read -r -d '' file; do
     strip --strip-unneeded "$file" 2>/dev/null || echo "warning: could not strip ${file#"$out"/}" >&2
 done
 rm -f "$patched"
-
-# --- bundle -----------------------------------------------------------------------------------
-# glibc's own libraries must come from the runtime: a bundled copy would not match its loader.
-glibc='^(ld-linux.*|libc|libm|libdl|libpthread|librt|libresolv|libutil|libnsl|libanl|libmvec|libBrokenLocale|libthread_db|libc_malloc_debug)\.so'
-mkdir -p "$out/lib"
-export LD_LIBRARY_PATH=$out/lib
-while :; do
-    added=0
-    while IFS= read -r -d '' file; do
-        is_elf "$file" || continue
-        while read -r soname path; do
-            [[ $soname =~ $glibc ]] && continue
-            grep -qxF "$soname" "$runtime_libs" && continue
-            [[ -e $out/lib/$soname ]] && continue
-            [[ $path == "$out"/* ]] && continue
-            cp -L "$path" "$out/lib/$soname"
-            chmod 0755 "$out/lib/$soname"
-            strip --strip-unneeded "$out/lib/$soname" 2>/dev/null || true
-            echo "bundled $soname from $path"
-            added=1
-        done < <(ldd "$file" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}')
-    done < <(find "$out" -type f -print0)
-    [[ $added == 0 ]] && break
-done
-rmdir "$out/lib" 2>/dev/null || true

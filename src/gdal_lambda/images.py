@@ -21,7 +21,7 @@ import docker.errors
 from . import naming
 from .errors import GdalLambdaError
 from .sources import Fetched, fetch_all
-from .versions import LIBRARIES, ROOT, Line, Matrix, Target
+from .versions import ROOT, Line, Matrix, Target
 
 DEFAULT_REPOSITORY = "gdal-lambda"
 LABEL_PREFIX = "org.gdal-lambda"
@@ -190,6 +190,15 @@ def _ensure_base(cli: docker.DockerClient, target: Target, image: str) -> None:
         )
 
 
+def provenance_labels(line: Line, target: Target, fetched: dict[str, Fetched]) -> dict[str, str]:
+    """``org.gdal-lambda.<library>.version`` / ``.sha256`` for every source the image holds."""
+    out = {f"{LABEL_PREFIX}.line": line.name, f"{LABEL_PREFIX}.target": target.name}
+    for name, item in fetched.items():
+        out[f"{LABEL_PREFIX}.{name}.version"] = item.source.version
+        out[f"{LABEL_PREFIX}.{name}.sha256"] = item.mirror.sha256
+    return out
+
+
 def build_gdal(
     matrix: Matrix,
     line: Line,
@@ -199,19 +208,23 @@ def build_gdal(
     echo: Callable[[str], None] | None = None,
     show_progress: bool = True,
 ) -> BuildResult:
-    """Fetch and verify the line's sources, then build ``<repo>:gdal<line>`` from them."""
+    """Fetch and verify the stack's and the line's sources, then build ``<repo>:gdal<line>``."""
     cli = client()
     _ensure_base(cli, target, target.gdal_base)
-    fetched = fetch_all([line.sources[name] for name in LIBRARIES], show_progress=show_progress)
-    buildargs = {"BASE_IMAGE": target.gdal_base, "GDAL_LINE": line.name, "TARGET": target.name}
-    for name, item in fetched.items():
-        buildargs[f"{name.upper()}_VERSION"] = item.source.version
-        buildargs[f"{name.upper()}_SHA256"] = item.mirror.sha256
+    fetched = fetch_all(list(matrix.components(line).values()), show_progress=show_progress)
+    buildargs = {"BASE_IMAGE": target.gdal_base}
     ref = tag(line, target, repo=repo)
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-missing.") as tmp:
         extra = _source_files(fetched, Path(tmp))
         with build_context(ROOT / "docker" / "gdal" / "Dockerfile", extra) as ctx:
-            return stream_build(cli, context=ctx, tag=ref, buildargs=buildargs, echo=echo)
+            return stream_build(
+                cli,
+                context=ctx,
+                tag=ref,
+                buildargs=buildargs,
+                labels=provenance_labels(line, target, fetched),
+                echo=echo,
+            )
 
 
 def _require(cli: docker.DockerClient, ref: str, hint: str) -> None:
@@ -346,26 +359,26 @@ def split_isolated(
     return "".join(kept), moved
 
 
-def expected_labels(line: Line, target: Target) -> dict[str, str]:
-    """The labels a GDAL image must carry: versions always, sha256 of one of the mirrors."""
-    out = {f"{LABEL_PREFIX}.line": line.name, f"{LABEL_PREFIX}.target": target.name}
-    for name in LIBRARIES:
-        out[f"{LABEL_PREFIX}.{name}.version"] = line.version(name)
-    return out
-
-
-def label_problems(actual: dict[str, str], line: Line, target: Target) -> list[str]:
-    """What in an image's labels disagrees with the matrix (empty when all agree)."""
+def label_problems(actual: dict[str, str], matrix: Matrix, line: Line, target: Target) -> list[str]:
+    """What in a GDAL image's labels disagrees with the matrix (empty when all agree): the line,
+    the target, and for every source (stack, PROJ, GEOS, GDAL) its version and one of its
+    mirrors' sha256."""
     problems = [
         f"{key}={actual.get(key)!r}, matrix says {value!r}"
-        for key, value in expected_labels(line, target).items()
+        for key, value in (
+            (f"{LABEL_PREFIX}.line", line.name),
+            (f"{LABEL_PREFIX}.target", target.name),
+        )
         if actual.get(key) != value
     ]
-    for name in LIBRARIES:
-        key = f"{LABEL_PREFIX}.{name}.sha256"
-        allowed = {m.sha256 for m in line.sources[name].mirrors}
-        if actual.get(key) not in allowed:
-            problems.append(f"{key}={actual.get(key)!r} is none of the matrix's digests")
+    for name, source in matrix.components(line).items():
+        key = f"{LABEL_PREFIX}.{name}"
+        if actual.get(f"{key}.version") != source.version:
+            problems.append(
+                f"{key}.version={actual.get(key + '.version')!r}, matrix says {source.version!r}"
+            )
+        if actual.get(f"{key}.sha256") not in {m.sha256 for m in source.mirrors}:
+            problems.append(f"{key}.sha256={actual.get(key + '.sha256')!r} is none of the matrix's")
     return problems
 
 

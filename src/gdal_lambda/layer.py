@@ -13,7 +13,6 @@ import email.parser
 import io
 import json
 import os
-import re
 import shutil
 import stat
 import tarfile
@@ -21,33 +20,27 @@ import tempfile
 import time
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import docker
-from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSection
-from elftools.elf.elffile import ELFFile
-from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 from rich.console import Console
 from rich.table import Table
 
 from . import images, naming
 from .errors import GdalLambdaError
 from .fsutil import atomic_write_text
-from .runtime import LAYER_ROOT, runtime_sonames
-from .versions import LIBRARIES, ROOT, Line, Matrix, Target
+from .policy import Policy, check_tree, graft, load_policy
+from .runtime import LAYER_ROOT
+from .versions import ROOT, Line, Matrix, Target
 
 MB = 1_000_000
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # Lambda's limit: function + layers, unzipped
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips must be published through S3
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 MANIFEST = Path("share/gdal-lambda/manifest.json")
-GLIBC_FAMILY = re.compile(
-    r"^(ld-linux.*|libc|libm|libdl|libpthread|librt|libresolv|libutil|libnsl|libanl|libmvec"
-    r"|libBrokenLocale|libthread_db|libc_malloc_debug)\.so"
-)
+POLICIES = ROOT / "policies"
 console = Console(stderr=False, highlight=False)
 
 
@@ -71,7 +64,6 @@ def collect_tree(
     cli: docker.DockerClient,
     image: str,
     source: str,
-    runtime_libs: set[str],
     dest: Path,
     *,
     python_dir: str = "python",
@@ -80,16 +72,15 @@ def collect_tree(
     """Run scripts/assemble.sh in ``image`` on ``source`` and extract the result to ``dest``.
 
     ``python_dir`` is where Python packages live in the tree ("python" in a layer, "." in a
-    function package). Returns the names of the libraries the script bundled.
+    function package).
     """
     files: dict[str, bytes | Path] = {
         f"gdal-lambda/scripts/{p.name}": p for p in (ROOT / "scripts").iterdir() if p.is_file()
     }
-    files["gdal-lambda/runtime-libs.txt"] = "".join(f"{s}\n" for s in sorted(runtime_libs)).encode()
     work = "/tmp/gdal-lambda"
     container = cli.containers.create(
         image,
-        [f"{work}/scripts/assemble.sh", source, f"{work}/out", f"{work}/runtime-libs.txt"],
+        [f"{work}/scripts/assemble.sh", source, f"{work}/out"],
         entrypoint=["bash"],
         environment={"PYTHON_DIR": python_dir},
     )
@@ -117,71 +108,18 @@ def collect_tree(
         shutil.rmtree(dest.parent / ".collect")
     finally:
         container.remove(force=True)
-    return sorted(line.split()[1] for line in log.splitlines() if line.startswith("bundled "))
 
 
 # ------------------------------------------------------------------------------------------------
-# ELF checks (pyelftools)
+# Bundled libraries and the Lambda policy
 
 
 @dataclass
-class ElfFacts:
-    needed: list[str]
-    search: list[str]  # DT_RUNPATH / DT_RPATH entries, unexpanded
-    glibc: tuple[int, ...] | None  # highest GLIBC_x.y symbol version required
-    glibc_symbol: str | None
-
-
-def _version_tuple(name: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in name.removeprefix("GLIBC_").split(".") if part.isdigit())
-
-
-def elf_facts(path: Path) -> ElfFacts | None:
-    """Needed libraries, search paths and glibc floor of an ELF file; None if not ELF."""
-    with path.open("rb") as handle:
-        if handle.read(4) != b"\x7fELF":
-            return None
-        handle.seek(0)
-        try:
-            elf = ELFFile(handle)
-        except ELFError:
-            return None
-        needed: list[str] = []
-        search: list[str] = []
-        for section in elf.iter_sections():
-            if isinstance(section, DynamicSection):
-                for tag in section.iter_tags():
-                    if tag.entry.d_tag == "DT_NEEDED":
-                        needed.append(tag.needed)
-                    elif tag.entry.d_tag == "DT_RUNPATH":
-                        search.extend(tag.runpath.split(":"))
-                    elif tag.entry.d_tag == "DT_RPATH":
-                        search.extend(tag.rpath.split(":"))
-        names: dict[int, str] = {}
-        versym: GNUVerSymSection | None = None
-        for section in elf.iter_sections():
-            if isinstance(section, GNUVerNeedSection):
-                for _, auxiliaries in section.iter_versions():
-                    for aux in auxiliaries:
-                        names[aux["vna_other"]] = aux.name
-            elif isinstance(section, GNUVerSymSection):
-                versym = section
-        best: tuple[int, ...] | None = None
-        best_symbol: str | None = None
-        dynsym = elf.get_section_by_name(".dynsym")
-        if versym is not None and dynsym is not None and names:
-            for index, symbol in enumerate(dynsym.iter_symbols()):
-                if symbol["st_shndx"] != "SHN_UNDEF":
-                    continue
-                ndx = versym.get_symbol(index)["ndx"]
-                if not isinstance(ndx, int):
-                    continue
-                version = names.get(ndx & 0x7FFF, "")
-                if version.startswith("GLIBC_") and version[6:7].isdigit():
-                    value = _version_tuple(version)
-                    if best is None or value > best:
-                        best, best_symbol = value, f"{symbol.name}@{version}"
-        return ElfFacts(needed=needed, search=search, glibc=best, glibc_symbol=best_symbol)
+class Checked:
+    bundled: dict[str, str]  # original soname -> unique (grafted) soname
+    elf_count: int
+    highest: dict[str, str]  # version family -> highest version needed from the runtime
+    satisfies: list[str]  # every target whose policy the tree meets
 
 
 def iter_files(tree: Path) -> Iterator[Path]:
@@ -190,55 +128,42 @@ def iter_files(tree: Path) -> Iterator[Path]:
             yield path
 
 
-def check_tree(
-    tree: Path, mount: str, target: Target, runtime_libs: set[str]
-) -> tuple[int, str | None]:
-    """Fail unless every ELF's libraries resolve and its glibc floor is within the target's.
+def policy_for(matrix: Matrix, target: Target, arch: str) -> Policy:
+    return load_policy(POLICIES, target.name, arch, matrix.targets)
 
-    ``mount`` is where the tree will live (/opt or /var/task). Returns (ELF count, highest
-    glibc symbol seen) for the report.
+
+def finish_tree(
+    matrix: Matrix,
+    tree: Path,
+    mount: str,
+    target: Target,
+    *,
+    arch: str = "x86_64",
+    also: Sequence[Target] = (),
+    provided: Iterable[str] = (),
+) -> Checked:
+    """Graft the tree's bundled libraries, then check every ELF file against the policies.
+
+    The target's policy and those of ``also`` must hold (a violation raises, naming the file,
+    the library and the symbol); every other target's is tried, for the report. ``provided``:
+    sonames another zip mounted beside this one guarantees (a companion package's layer).
     """
-    floor = _version_tuple(target.glibc)
-    mount_dirs = [d for d in target.ld_library_path if d == mount or d.startswith(mount + "/")]
-    default_dirs = [tree / os.path.relpath(d, mount) for d in mount_dirs]
-    problems: list[str] = []
-    count = 0
-    highest: tuple[tuple[int, ...], str] | None = None
-    for path in iter_files(tree):
-        facts = elf_facts(path)
-        if facts is None:
-            continue
-        count += 1
-        rel = path.relative_to(tree)
-        if facts.glibc is not None:
-            if highest is None or facts.glibc > highest[0]:
-                highest = (facts.glibc, f"{rel}: {facts.glibc_symbol}")
-            if facts.glibc > floor:
-                problems.append(
-                    f"{rel} needs {facts.glibc_symbol}, newer than the {target.name} runtime's "
-                    f"glibc {target.glibc}"
-                )
-        dirs = list(default_dirs)
-        for entry in facts.search:
-            expanded = entry.replace("$ORIGIN", str(path.parent)).replace(
-                "${ORIGIN}", str(path.parent)
-            )
-            if expanded.startswith(mount + "/") or expanded == mount:
-                expanded = str(tree / os.path.relpath(expanded, mount))
-            dirs.append(Path(expanded))
-        for soname in facts.needed:
-            if GLIBC_FAMILY.match(soname) or soname in runtime_libs:
-                continue
-            if any((d / soname).exists() for d in dirs):
-                continue
-            problems.append(
-                f"{rel} needs {soname}, which neither this tree nor the {target.name} "
-                "runtime provides"
-            )
-    if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise GdalLambdaError(problems[0] + more)
-    return count, highest[1] if highest else None
+    bundled = graft(tree)
+    extra = frozenset(provided)
+    reports = {}
+    for name in matrix.targets:
+        pol = load_policy(POLICIES, name, arch, matrix.targets)
+        pol = replace(pol, libraries=pol.libraries | extra)
+        reports[name] = check_tree(tree, mount, matrix.targets[name].ld_library_path, pol)
+    for required in (target, *also):
+        reports[required.name].raise_for_violations()
+    own = reports[target.name]
+    return Checked(
+        bundled=bundled,
+        elf_count=own.elf_count,
+        highest=own.highest_names(),
+        satisfies=sorted(name for name, report in reports.items() if report.ok),
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -380,21 +305,19 @@ def print_report(report: SizeReport, title: str) -> None:
 class LayerResult:
     zip_path: Path
     report: SizeReport
-    bundled: list[str]
-    elf_count: int
-    highest_glibc: str | None
+    checked: Checked
     seconds: float
 
 
 def gdal_provenance(labels: dict[str, str]) -> dict[str, dict[str, str]]:
-    prefix = images.LABEL_PREFIX
-    return {
-        name: {
-            "version": labels.get(f"{prefix}.{name}.version", ""),
-            "sha256": labels.get(f"{prefix}.{name}.sha256", ""),
-        }
-        for name in LIBRARIES
-    }
+    """library -> {version, sha256} for every source the GDAL image's labels name."""
+    prefix = images.LABEL_PREFIX + "."
+    out: dict[str, dict[str, str]] = {}
+    for key, value in labels.items():
+        if key.startswith(prefix) and key.endswith((".version", ".sha256")):
+            name, _, field_name = key[len(prefix) :].rpartition(".")
+            out.setdefault(name, {"version": "", "sha256": ""})[field_name] = value
+    return dict(sorted(out.items()))
 
 
 def build_layer_zip(
@@ -421,15 +344,10 @@ def build_layer_zip(
             f"--python {python} --recipe {recipe} --target {target.name}` first"
         )
     dest = naming.layer_zip(line.name, python, recipe, target.name, dist)
-    runtime_libs = runtime_sonames(cli, target, python)
-    for other in also_runs_on:
-        runtime_libs &= runtime_sonames(cli, other, other.check_python(None))
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-layer.") as tmp:
         tree = Path(tmp) / "opt"
-        bundled = collect_tree(cli, ref, LAYER_ROOT, runtime_libs, tree)
-        elf_count, highest = check_tree(tree, LAYER_ROOT, target, runtime_libs)
-        for other in also_runs_on:
-            check_tree(tree, LAYER_ROOT, other, runtime_libs)
+        collect_tree(cli, ref, LAYER_ROOT, tree)
+        checked = finish_tree(matrix, tree, LAYER_ROOT, target, also=also_runs_on)
         write_manifest(
             tree,
             {
@@ -441,7 +359,9 @@ def build_layer_zip(
                 "line": line.name,
                 "components": gdal_provenance(images.labels(cli, ref)),
                 "python_packages": installed_distributions(tree / "python"),
-                "bundled_libraries": bundled,
+                "bundled_libraries": checked.bundled,
+                "runtime_symbol_versions": checked.highest,
+                "satisfies_policies": checked.satisfies,
             },
         )
         report = measure_tree(tree)
@@ -449,4 +369,9 @@ def build_layer_zip(
         write_zip(tree, dest)
         report.zipped = dest.stat().st_size
     print_report(report, f"{dest.name}")
-    return LayerResult(dest, report, bundled, elf_count, highest, time.monotonic() - start)
+    print(
+        f"{checked.elf_count} ELF files checked; {len(checked.bundled)} libraries bundled; "
+        f"highest runtime symbols {', '.join(checked.highest.values()) or 'none'}; "
+        f"satisfies the Lambda policies of {', '.join(checked.satisfies)}"
+    )
+    return LayerResult(dest, report, checked, time.monotonic() - start)

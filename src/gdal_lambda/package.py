@@ -30,8 +30,8 @@ from .layer import (
     MB,
     SizeReport,
     check_limits,
-    check_tree,
     collect_tree,
+    finish_tree,
     gdal_provenance,
     measure_tree,
     print_report,
@@ -39,7 +39,8 @@ from .layer import (
     write_manifest,
     write_zip,
 )
-from .runtime import TASK_ROOT, data_env, run_clean, runtime_sonames
+from .policy import PUBLIC_PREFIXES
+from .runtime import TASK_ROOT, data_env, run_clean
 from .versions import ROOT, Line, Matrix, Target
 
 # Files in a source folder that describe the function rather than belong to it.
@@ -247,11 +248,14 @@ def build_package(
                 dest, report, recorded.get("bundled", []), True, time.monotonic() - start
             )
 
-    runtime_libs = runtime_sonames(cli, target, python) | layer_libs
+    # A companion package runs beside the layer: the layer's public libraries (libgdal, libproj,
+    # libgeos_c keep their names when grafted) are there at /opt/lib.
+    provided = {name for name in layer_libs if name.startswith(PUBLIC_PREFIXES)}
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pkg.") as tmp:
         tree = Path(tmp) / "task"
-        bundled = collect_tree(cli, ref, STAGING, runtime_libs, tree, python_dir=".")
-        check_tree(tree, TASK_ROOT, target, runtime_libs)
+        collect_tree(cli, ref, STAGING, tree, python_dir=".")
+        checked = finish_tree(matrix, tree, TASK_ROOT, target, provided=provided)
+        bundled = sorted(checked.bundled.values())
         if not layer_recipe:
             write_manifest(
                 tree,
@@ -261,7 +265,8 @@ def build_package(
                     "python": python,
                     "line": line.name,
                     "components": gdal_provenance(images.labels(cli, base)),
-                    "bundled_libraries": bundled,
+                    "bundled_libraries": checked.bundled,
+                    "satisfies_policies": checked.satisfies,
                 },
             )
         report = measure_tree(tree)

@@ -7,8 +7,7 @@ from typing import Any
 
 import docker
 
-from .errors import GdalLambdaError
-from .images import image_exists, run_in
+from .images import run_in
 from .versions import Target
 
 LAYER_ROOT = "/opt"
@@ -69,28 +68,6 @@ def lambda_env(target: Target, python: str) -> dict[str, str]:
     }
 
 
-def runtime_sonames(cli: docker.DockerClient, target: Target, python: str) -> set[str]:
-    """Every shared-library file name the target's plain runtime image provides."""
-    image = target.runtime_image(python)
-    if not image_exists(cli, image):
-        hint = (
-            f"run `invoke build.standin --target {target.name}`"
-            if target.is_standin
-            else f"pull it: `docker pull {image}`"
-        )
-        raise GdalLambdaError(f"runtime image {image} is not available locally: {hint}")
-    system_dirs = [d for d in target.ld_library_path if not d.startswith((LAYER_ROOT, TASK_ROOT))]
-    script = (
-        "ldconfig -p 2>/dev/null | sed -n 's/^[[:space:]]*\\([^ ]*\\) (.*/\\1/p'; "
-        f"for d in {' '.join(system_dirs)}; do "
-        '[ -d "$d" ] && find "$d" -maxdepth 1 -name "*.so*" -printf "%f\\n"; done; true'
-    )
-    code, out = run_in(cli, image, ["sh", "-c", script])
-    if code != 0:
-        raise GdalLambdaError(f"could not list the libraries of {image}: {out.strip()[-300:]}")
-    return {line.strip() for line in out.splitlines() if line.strip()}
-
-
 def run_clean(
     cli: docker.DockerClient,
     target: Target,
@@ -100,19 +77,23 @@ def run_clean(
     opt: Path | None = None,
     task: Path | None = None,
     env: dict[str, str] | None = None,
+    mounts: dict[str, Path] | None = None,
     network_mode: str = "host",
     **kwargs: Any,
 ) -> tuple[int, str]:
     """Run ``command`` in the plain runtime image, read-only, the way Lambda would.
 
     ``opt`` (an unpacked layer) is mounted at /opt and ``task`` (an unpacked package) at
-    /var/task, both read-only; the root file system is read-only and /tmp is a tmpfs.
+    /var/task, both read-only; ``mounts`` (container path -> host path) add read-only folders;
+    the root file system is read-only and /tmp is a tmpfs.
     """
     volumes: dict[str, dict[str, str]] = {}
     if opt is not None:
         volumes[str(opt.resolve())] = {"bind": LAYER_ROOT, "mode": "ro"}
     if task is not None:
         volumes[str(task.resolve())] = {"bind": TASK_ROOT, "mode": "ro"}
+    for where, host in (mounts or {}).items():
+        volumes[str(host.resolve())] = {"bind": where, "mode": "ro"}
     environment = {**lambda_env(target, python), **(env or {})}
     return run_in(
         cli,

@@ -92,6 +92,9 @@ class Drivers:
     gtiff_codecs: tuple[str, ...]
     gdal_links: tuple[str, ...]
     vsi: tuple[str, ...]
+    seed_raster: tuple[str, ...] = ()
+    seed_exceptions: dict[str, str] = field(default_factory=dict)
+    minimum_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,12 @@ class Matrix:
     # images.split_isolated): for a pin that no single shared build toolchain can compile
     build_constraints: dict[str, list[str]] = field(default_factory=dict)
     overlay: Path | None = None
+    # The native stack (matrix [stack]): library -> its pinned source, in the file's order.
+    stack: dict[str, Source] = field(default_factory=dict)
+
+    def components(self, line: Line) -> dict[str, Source]:
+        """Every source an image of ``line`` is built from: the stack, then PROJ, GEOS, GDAL."""
+        return {**self.stack, **{name: line.sources[name] for name in LIBRARIES}}
 
     def line(self, name: str) -> Line:
         if name not in self.lines:
@@ -211,6 +220,12 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
             picked[library] = sources[(library, version)]
         lines[line_name] = Line(name=line_name, sources=picked)
 
+    stack: dict[str, Source] = {}
+    for library, version in data.get("stack", {}).items():
+        if (library, str(version)) not in sources:
+            raise _fail(path, f"stack pins {library} {version}, which has no sources entry")
+        stack[library] = sources[(library, str(version))]
+
     targets: dict[str, Target] = {}
     for name, raw in data.get("targets", {}).items():
         try:
@@ -238,6 +253,9 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
         gtiff_codecs=tuple(drv.get("gtiff_codecs", ())),
         gdal_links=tuple(drv.get("gdal_links", ())),
         vsi=tuple(drv.get("vsi", ())),
+        seed_raster=tuple(drv.get("seed_raster", ())),
+        seed_exceptions=dict(drv.get("seed_exceptions", {})),
+        minimum_count=int(drv.get("minimum_count", 0)),
     )
     return Matrix(
         lines=lines,
@@ -248,4 +266,5 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
         requirement_overrides=dict(data.get("requirement_overrides", {})),
         build_constraints=dict(data.get("build_constraints", {})),
         overlay=Path(overlay) if overlay else None,
+        stack=stack,
     )

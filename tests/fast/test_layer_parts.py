@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -87,46 +85,6 @@ def test_zip_failure_leaves_nothing(tmp_path: Path) -> None:
     finally:
         Path.open = real_open  # type: ignore[method-assign]
     assert list(dest.parent.iterdir()) == []
-
-
-def test_missing_library_is_named(tmp_path: Path, target: versions.Target) -> None:
-    tree = tmp_path / "opt"
-    (tree / "bin").mkdir(parents=True)
-    shutil.copy(shutil.which("curl") or "/usr/bin/curl", tree / "bin" / "curl")
-    with pytest.raises(GdalLambdaError, match=r"^bin/curl needs libcurl\.so\.4, which neither"):
-        layer.check_tree(tree, "/opt", target, runtime_libs=set())
-
-
-def test_libraries_resolve_from_runtime_lib_dir_and_rpath(
-    tmp_path: Path, target: versions.Target
-) -> None:
-    tree = tmp_path / "opt"
-    (tree / "bin").mkdir(parents=True)
-    shutil.copy("/usr/bin/curl", tree / "bin" / "curl")
-    needed = layer.elf_facts(tree / "bin" / "curl")
-    assert needed is not None and "libcurl.so.4" in needed.needed
-    # every library curl needs, except libcurl, is "in the runtime"; libcurl in the tree's lib/
-    runtime_libs = set(needed.needed) - {"libcurl.so.4"}
-    (tree / "lib").mkdir()
-    (tree / "lib" / "libcurl.so.4").write_bytes(b"")
-    count, highest = layer.check_tree(tree, "/opt", target, runtime_libs)
-    assert count == 1 and highest and highest.startswith("bin/curl: ") and "@GLIBC_2." in highest
-
-
-def test_glibc_floor_violation_names_file_and_symbol(
-    tmp_path: Path, target: versions.Target
-) -> None:
-    tree = tmp_path / "opt"
-    (tree / "bin").mkdir(parents=True)
-    shutil.copy("/bin/ls", tree / "bin" / "ls")
-    old = replace(target, glibc="2.2", name="ancient")
-    facts = layer.elf_facts(tree / "bin" / "ls")
-    assert facts is not None
-    with pytest.raises(
-        GdalLambdaError,
-        match=r"^bin/ls needs \S+@GLIBC_2\.\d+, newer than the ancient runtime's glibc 2\.2",
-    ):
-        layer.check_tree(tree, "/opt", old, runtime_libs=set(facts.needed))
 
 
 def test_size_limits(tmp_path: Path) -> None:

@@ -6,12 +6,13 @@ nox -s test-<line> sets GDAL_LAMBDA_LINE and GDAL_LAMBDA_TARGET and builds the i
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import docker
 import pytest
 
-from gdal_lambda import images, versions
+from gdal_lambda import images, naming, versions
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,29 @@ def gdal_image(cli: docker.DockerClient, line: versions.Line, target: versions.T
             f"{ref} is missing: `invoke build.gdal --version {line.name} --target {target.name}`"
         )
     return ref
+
+
+@pytest.fixture(scope="session")
+def python(target) -> str:
+    return target.check_python(None)
+
+
+@pytest.fixture(scope="session")
+def layer_zip(line, target, python) -> Path:
+    path = naming.layer_zip(line.name, python, "geo", target.name)
+    if not path.is_file():
+        pytest.fail(
+            f"{path} missing: `invoke layer --gdal {line.name} --python {python} --target {target.name}`"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def opt(layer_zip: Path, tmp_path_factory) -> Path:
+    """The zip unpacked by Info-ZIP's unzip (not our own code), as Lambda unpacks it."""
+    dest = tmp_path_factory.mktemp("layer") / "opt"
+    subprocess.run(["unzip", "-q", str(layer_zip), "-d", str(dest)], check=True)
+    return dest
 
 
 def sh(cli: docker.DockerClient, image: str, script: str, **kwargs: object) -> str:

@@ -29,8 +29,8 @@ def test_versions_match_the_matrix(cli, gdal_image, line) -> None:
     assert line.version("proj") in out
 
 
-def test_labels_match_the_matrix(cli, gdal_image, line, target) -> None:
-    assert images.label_problems(images.labels(cli, gdal_image), line, target) == []
+def test_labels_match_the_matrix(cli, gdal_image, matrix, line, target) -> None:
+    assert images.label_problems(images.labels(cli, gdal_image), matrix, line, target) == []
 
 
 def _short_names(formats: str) -> set[str]:
@@ -42,6 +42,19 @@ def test_every_expected_driver_is_listed(cli, gdal_image, matrix) -> None:
     vector = _short_names(sh(cli, gdal_image, "ogrinfo --formats"))
     assert sorted(set(matrix.drivers.raster) - raster) == []
     assert sorted(set(matrix.drivers.vector) - vector) == []
+
+
+def test_the_seed_projects_raster_formats_and_the_driver_count(cli, gdal_image, matrix) -> None:
+    """Every raster format the 2019 project listed, but the named exceptions; no fewer drivers
+    in all than PyPI's rasterio wheel."""
+    raster = _short_names(sh(cli, gdal_image, "gdalinfo --formats"))
+    vector = _short_names(sh(cli, gdal_image, "ogrinfo --formats"))
+    drivers = matrix.drivers
+    missing = set(drivers.seed_raster) - raster
+    assert sorted(missing - set(drivers.seed_exceptions)) == []
+    # An exception that is listed after all is stale: drop it from the matrix.
+    assert sorted(set(drivers.seed_exceptions) & raster) == []
+    assert len(raster | vector) >= drivers.minimum_count, len(raster | vector)
 
 
 def test_gtiff_codecs_and_linked_libraries(cli, gdal_image, matrix) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -13,32 +12,9 @@ import pytest
 from conftest import make_cog
 from httpserver import serve
 
-from gdal_lambda import layer, naming, runtime
+from gdal_lambda import layer, runtime
 
 pytestmark = pytest.mark.image
-
-
-@pytest.fixture(scope="session")
-def python(target) -> str:
-    return target.check_python(None)
-
-
-@pytest.fixture(scope="session")
-def layer_zip(line, target, python) -> Path:
-    path = naming.layer_zip(line.name, python, "geo", target.name)
-    if not path.is_file():
-        pytest.fail(
-            f"{path} missing: `invoke layer --gdal {line.name} --python {python} --target {target.name}`"
-        )
-    return path
-
-
-@pytest.fixture(scope="session")
-def opt(layer_zip: Path, tmp_path_factory) -> Path:
-    """The zip unpacked by Info-ZIP's unzip (not our own code), as Lambda unpacks it."""
-    dest = tmp_path_factory.mktemp("layer") / "opt"
-    subprocess.run(["unzip", "-q", str(layer_zip), "-d", str(dest)], check=True)
-    return dest
 
 
 def run(cli, target, python, opt: Path, code: str, env: dict[str, str] | None = None) -> str:

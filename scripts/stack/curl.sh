@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash disable=SC2154 # sourced by build.sh, which defines $PREFIX and $jobs
+# libcurl: HTTPS (our OpenSSL) and HTTP/2 (nghttp2); no LDAP, SSH, RTMP, PSL, IDN or GSSAPI.
+# No CA path compiled in: the build OS's path would be wrong on Lambda. OpenSSL's default
+# (OPENSSLDIR=/etc/pki/tls, Amazon Linux's layout) or SSL_CERT_FILE / CURL_CA_BUNDLE apply.
+cmake_install -DBUILD_CURL_EXE=OFF -DBUILD_STATIC_LIBS=OFF -DBUILD_LIBCURL_DOCS=OFF \
+    -DBUILD_MISC_DOCS=OFF -DENABLE_CURL_MANUAL=OFF -DCURL_USE_OPENSSL=ON -DUSE_NGHTTP2=ON \
+    -DCURL_USE_LIBPSL=OFF -DUSE_LIBIDN2=OFF -DCURL_USE_LIBSSH2=OFF -DCURL_USE_LIBSSH=OFF \
+    -DCURL_USE_GSSAPI=OFF -DCURL_DISABLE_LDAP=ON -DCURL_DISABLE_LDAPS=ON -DUSE_LIBRTMP=OFF \
+    -DCURL_BROTLI=OFF -DCURL_ZSTD=OFF -DENABLE_ARES=OFF -DUSE_NGTCP2=OFF -DUSE_QUICHE=OFF \
+    -DCURL_CA_BUNDLE=none -DCURL_CA_PATH=none -DCURL_CA_FALLBACK=ON

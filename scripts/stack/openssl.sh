@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash disable=SC2154 # sourced by build.sh, which defines $PREFIX and $jobs
+# OpenSSL: bundled (not taken from the system) so that curl, libpq and PROJ see one known
+# version on every target; the Lambda policy allows no libssl (see policies/README.md).
+# OPENSSLDIR is /etc/pki/tls, where Amazon Linux keeps cert.pem and openssl.cnf, so TLS
+# verification finds the system CA bundle on Lambda; elsewhere SSL_CERT_FILE points at one.
+# no-apps/no-docs/no-tests: libraries only.
+./config --prefix="$PREFIX" --libdir=lib --openssldir=/etc/pki/tls shared \
+    no-apps no-docs no-tests no-comp no-ssl3 no-weak-ssl-ciphers
+make -j "$jobs"
+make install_sw

@@ -1,0 +1,209 @@
+"""Lambda policies and the ELF closure check, on small libraries compiled here with gcc.
+
+Every tree is real: shared objects and executables built by the host's compiler, checked with
+pyelftools, grafted with patchelf and then run by the real dynamic loader.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gdal_lambda import elf, policy, versions
+from gdal_lambda.errors import GdalLambdaError
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("gcc") is None, reason="needs gcc (apt-get install gcc)"
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ROOT / "policies"
+MOUNT = "/opt"
+LD_PATH = ("/lib64", "/usr/lib64", "/opt/lib")
+
+
+def _gcc(*args: str) -> None:
+    subprocess.run(["gcc", *args], check=True, capture_output=True)
+
+
+def _lib(tmp: Path, folder: Path, name: str, soname: str, body: str, *link: str) -> Path:
+    src = tmp / f"{name}.c"
+    src.write_text(body)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / soname
+    _gcc("-shared", "-fPIC", "-o", str(out), f"-Wl,-soname,{soname}", str(src), *link)
+    return out
+
+
+def _exe(tmp: Path, out: Path, body: str, *link: str) -> Path:
+    src = tmp / f"{out.name}.c"
+    src.write_text(body)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _gcc("-o", str(out), str(src), *link)
+    return out
+
+
+BAR = "int bar(void) { return 41; }\n"
+FOO = "int bar(void);\nint foo(void) { return bar() + 1; }\n"
+MAIN = '#include <stdio.h>\nint foo(void);\nint main(void) { printf("%d\\n", foo()); return 0; }\n'
+
+
+def _policy(target: str = "debian13") -> policy.Policy:
+    matrix = versions.load_matrix()
+    return policy.load_policy(POLICIES, target, "x86_64", matrix.targets)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """opt/bin/tool -> libfoo.so.1 -> libbar.so.1, all in opt/lib, RUNPATH $ORIGIN/../lib."""
+    opt = tmp_path / "opt"
+    lib = opt / "lib"
+    _lib(tmp_path, lib, "bar", "libbar.so.1", BAR)
+    _lib(tmp_path, lib, "foo", "libfoo.so.1", FOO, f"-L{lib}", "-l:libbar.so.1")
+    _exe(
+        tmp_path,
+        opt / "bin" / "tool",
+        MAIN,
+        f"-L{lib}",
+        "-l:libfoo.so.1",
+        "-Wl,-rpath,$ORIGIN/../lib",
+    )
+    return opt
+
+
+def test_a_complete_tree_passes_and_reports_its_highest_glibc(tree: Path) -> None:
+    report = policy.check_tree(tree, MOUNT, LD_PATH, _policy())
+    assert report.ok, report.violations
+    assert report.elf_count == 3
+    assert report.highest_names()["GLIBC"].startswith("GLIBC_2.")
+
+
+def test_a_library_outside_the_policy_and_the_tree_is_named(tree: Path) -> None:
+    (tree / "lib" / "libbar.so.1").unlink()
+    report = policy.check_tree(tree, MOUNT, LD_PATH, _policy())
+    assert [(v.file, v.library) for v in report.violations] == [("lib/libfoo.so.1", "libbar.so.1")]
+    with pytest.raises(
+        GdalLambdaError,
+        match=r"lib/libfoo.so.1: needs libbar.so.1, which the policy does not allow",
+    ):
+        report.raise_for_violations()
+
+
+def test_a_too_new_symbol_version_names_the_file_and_the_symbol(tmp_path: Path, tree: Path) -> None:
+    # memcpy@GLIBC_2.14 (x86_64): above a ceiling of 2.5, whatever the host's glibc.
+    _exe(
+        tmp_path,
+        tree / "bin" / "copy",
+        "#include <string.h>\n#include <stdlib.h>\n"
+        "int main(int c, char **v) { char *d = malloc(64); memcpy(d, v[0], (size_t)c); return d[0]; }\n",
+    )
+    low = _policy()
+    low = policy.Policy(**{**low.__dict__, "ceilings": {**low.ceilings, "GLIBC": (2, 5)}})
+    report = policy.check_tree(tree, MOUNT, LD_PATH, low)
+    messages = [str(v) for v in report.violations]
+    assert (
+        "bin/copy: needs libc.so.6 memcpy@GLIBC_2.14, newer than the policy's GLIBC_2.5" in messages
+    )
+
+
+def test_rpath_is_inherited_by_what_the_object_loads_and_runpath_is_not(tmp_path: Path) -> None:
+    """The loader's rule: DT_RPATH of the loading chain applies to indirect dependencies,
+    DT_RUNPATH only to the object's own; libbar sits where only the executable's path finds it."""
+    for tag, expected in (("--disable-new-dtags", []), ("--enable-new-dtags", ["libbar.so.1"])):
+        opt = tmp_path / tag.strip("-") / "opt"
+        private = opt / "private"
+        _lib(tmp_path, private, "bar", "libbar.so.1", BAR)
+        _lib(tmp_path, private, "foo", "libfoo.so.1", FOO, f"-L{private}", "-l:libbar.so.1")
+        _exe(
+            tmp_path,
+            opt / "bin" / "tool",
+            MAIN,
+            f"-L{private}",
+            "-l:libfoo.so.1",
+            f"-Wl,{tag}",
+            "-Wl,-rpath,$ORIGIN/../private",
+        )
+        info = elf.read_elf(opt / "bin" / "tool")
+        assert info is not None
+        assert bool(info.rpath) == (tag == "--disable-new-dtags")
+        assert bool(info.runpath) == (tag == "--enable-new-dtags")
+        # Only the executable is a root here: libfoo alone cannot find libbar either way.
+        walker = policy._Walker(opt, MOUNT, LD_PATH, _policy())
+        walker.walk(info, ())
+        assert [v.library for v in walker.report.violations] == expected
+        # And the real loader agrees.
+        run = subprocess.run([str(opt / "bin" / "tool")], capture_output=True, text=True, env={})
+        assert (run.returncode == 0) == (not expected), run.stderr
+
+
+def test_graft_renames_bundled_libraries_and_survives_a_shadowing_copy(
+    tmp_path: Path, tree: Path
+) -> None:
+    renames = policy.graft(tree)
+    assert set(renames) == {"libbar.so.1", "libfoo.so.1"}
+    assert all(new.startswith(old.split(".so")[0] + "-") for old, new in renames.items())
+    names = sorted(p.name for p in (tree / "lib").iterdir())
+    assert names == sorted(renames.values())
+    tool = elf.read_elf(tree / "bin" / "tool")
+    assert tool is not None and tool.needed[0] == renames["libfoo.so.1"]
+    assert policy.check_tree(tree, MOUNT, LD_PATH, _policy()).ok
+    # A runtime's own, different libbar.so.1 and libfoo.so.1 ahead on LD_LIBRARY_PATH, as
+    # /var/lang/lib is on Lambda: the grafted tree does not pick them up.
+    shadow = tmp_path / "shadow"
+    _lib(tmp_path, shadow, "bar2", "libbar.so.1", "int bar(void) { return 0; }\n")
+    _lib(tmp_path, shadow, "foo2", "libfoo.so.1", "int foo(void) { return -1; }\n")
+    run = subprocess.run(
+        [str(tree / "bin" / "tool")],
+        capture_output=True,
+        text=True,
+        env={"LD_LIBRARY_PATH": f"{shadow}:{tree / 'lib'}"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "42"
+
+
+def test_an_ungrafted_tree_is_shadowed_by_the_runtime_copy(tmp_path: Path, tree: Path) -> None:
+    """The failure grafting prevents, shown for real: same test as above without the graft."""
+    shadow = tmp_path / "shadow"
+    _lib(tmp_path, shadow, "foo2", "libfoo.so.1", "int foo(void) { return -1; }\n")
+    run = subprocess.run(
+        [str(tree / "bin" / "tool")],
+        capture_output=True,
+        text=True,
+        env={"LD_LIBRARY_PATH": f"{shadow}:{tree / 'lib'}"},
+    )
+    assert run.stdout.strip() == "-1"
+
+
+def test_public_libraries_keep_their_names(tmp_path: Path) -> None:
+    opt = tmp_path / "opt"
+    _lib(tmp_path, opt / "lib", "gdal", "libgdal.so.39", "int g(void) { return 1; }\n")
+    assert policy.graft(opt) == {}
+    assert (opt / "lib" / "libgdal.so.39").exists()
+
+
+def test_policy_files_name_known_targets_only(tmp_path: Path) -> None:
+    shutil.copytree(POLICIES, tmp_path / "p")
+    (tmp_path / "p" / "mystery.toml").write_text('target = "al2099"\nlibraries = []\n')
+    known = versions.load_matrix().targets
+    with pytest.raises(
+        GdalLambdaError, match=r"mystery.toml names target 'al2099'.*fix its `target`"
+    ):
+        policy.load_policy(tmp_path / "p", "al2023", "x86_64", known)
+
+
+def test_every_target_has_a_policy_for_every_architecture() -> None:
+    matrix = versions.load_matrix()
+    for name in matrix.targets:
+        for arch in ("x86_64", "arm64"):
+            loaded = policy.load_policy(POLICIES, name, arch, matrix.targets)
+            assert "libc.so.6" in loaded.libraries
+            assert {"GLIBC", "GLIBCXX", "CXXABI", "GCC"} <= set(loaded.ceilings)
+    al2023 = policy.load_policy(POLICIES, "al2023", "x86_64", matrix.targets)
+    assert al2023.ceiling_name("GLIBC") == "GLIBC_2.34"
+    assert al2023.ceiling_name("GLIBCXX") == "GLIBCXX_3.4.29"
+    # The public image is not the execution environment: libexpat is not promised.
+    assert "libexpat.so.1" not in al2023.libraries
