@@ -62,6 +62,8 @@ class Target:
     glibc: str
     ld_library_path: tuple[str, ...]
     standin_suite: str | None = None
+    # python -> image tag, for base images pinned to dated tags ({python_tag} in the names)
+    python_tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_standin(self) -> bool:
@@ -78,11 +80,14 @@ class Target:
             )
         return python
 
+    def _image(self, template: str, python: str) -> str:
+        return template.format(python=python, python_tag=self.python_tags.get(python, python))
+
     def python_image(self, python: str) -> str:
-        return self.python_base.format(python=python)
+        return self._image(self.python_base, python)
 
     def runtime_image(self, python: str) -> str:
-        return self.runtime.format(python=python)
+        return self._image(self.runtime, python)
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,7 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
                 glibc=raw["glibc"],
                 ld_library_path=tuple(raw["ld_library_path"]),
                 standin_suite=raw.get("standin_suite"),
+                python_tags=dict(raw.get("python_tags", {})),
             )
         except KeyError as exc:
             raise _fail(path, f"targets.{name} lacks {exc.args[0]}") from None
