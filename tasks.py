@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
 from gdal_lambda.errors import GdalLambdaError
+from gdal_lambda.variant import Variant
 
 
 def clean_errors(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -302,10 +304,12 @@ def drivers(c: Any, write: bool = False) -> None:
 # publishing (publish, push, layers.*): see gdal_lambda.publish
 # >>> publish tasks
 
+# Every task here names its short flags itself (none): invoke's automatic ones would give `-r`
+# --regions in one task and --recipe in the next.
 _AWS_HELP = {
     "regions": "'all' (default: every commercial region the account has enabled) or a list",
     "endpoint_url": "another AWS endpoint for every client (or $GDAL_LAMBDA_ENDPOINT_URL)",
-    "jobs": f"regions at a time (default {publishing.DEFAULT_JOBS})",
+    "jobs": f"regions at a time (default {publishing.DEFAULT_JOBS}, at least 1)",
 }
 _LAYER_HELP = {
     "gdal": "GDAL line from matrix.toml (3.13, 3.10...)",
@@ -321,18 +325,45 @@ _SCOPE_HELP = {
 }
 
 
+def _whole_number(option: str, raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise GdalLambdaError(f"{option} {raw!r} is not a whole number") from None
+
+
 def _aws_settings(
     endpoint_url: str | None,
     jobs: int | None,
-    max_attempts: int | None = None,
+    max_attempts: str | None = None,
     retry_mode: str | None = None,
 ) -> publishing.Settings:
     return publishing.Settings.from_env(
-        endpoint_url=endpoint_url, jobs=jobs, max_attempts=max_attempts, retry_mode=retry_mode
+        os.environ,
+        endpoint_url=endpoint_url,
+        jobs=jobs,
+        max_attempts=_whole_number("--max-attempts", max_attempts),
+        retry_mode=retry_mode,
     )
 
 
+def interrupts(body: Callable[..., Any]) -> Callable[..., Any]:
+    """Ctrl-C during a per-region run: what was in flight, what is left, exit status 130."""
+
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except publishing.Interrupted as stop:
+            raise Exit(str(stop), code=stop.exit_code) from None
+
+    return wrapper
+
+
 @task(
+    auto_shortflags=False,
     iterable=["account"],
     help={
         **_LAYER_HELP,
@@ -342,7 +373,8 @@ def _aws_settings(
         "zip": "publish this zip instead of dist/gdal<line>-py<python>-<recipe>[-<target>].zip",
         "public": "grant lambda:GetLayerVersion to every AWS account",
         "org_id": "grant it to one AWS Organization (o-...)",
-        "account": "grant it to these account ids (repeatable, or comma-separated)",
+        "account": "ID: grant it to this 12-digit account id (repeat --account ID, or give "
+        "several comma-separated)",
         "dry_run": "say what would happen; read, write nothing",
         "manifest": "the ARN manifest (default layers.json at the repository root; .md beside)",
         "keep_upload": "keep the S3 copy of a large zip after publishing",
@@ -350,19 +382,21 @@ def _aws_settings(
         "description": "layer description (the zip's sha256 is appended)",
         "license": f"LicenseInfo (default {publishing.DEFAULT_LICENSE})",
         "runtimes": "compatible runtimes, comma-separated (default python<python>)",
-        "max_attempts": f"botocore attempts per request (default {publishing.DEFAULT_ATTEMPTS})",
+        "max_attempts": f"botocore attempts per request (default $GDAL_LAMBDA_MAX_ATTEMPTS or "
+        f"{publishing.DEFAULT_ATTEMPTS}; at least 1)",
         "retry_mode": "botocore retry mode: standard (default) or adaptive",
     },
 )
 @clean_errors
+@interrupts
 def publish(
     c: Any,
     gdal: str,
     python: str | None = None,
     regions: str = "all",
-    recipe: str = "geo",
+    recipe: str | None = None,
     target: str | None = None,
-    arch: str = "x86_64",
+    arch: str | None = None,
     zip_: str | None = None,
     public: bool = False,
     org_id: str | None = None,
@@ -376,16 +410,22 @@ def publish(
     description: str | None = None,
     license: str = publishing.DEFAULT_LICENSE,
     runtimes: str | None = None,
-    max_attempts: int = 0,
+    max_attempts: str | None = None,
     retry_mode: str | None = None,
 ) -> None:
     """Publish the layer zip to every region that lacks it; idempotent, parallel, resumable."""
-    layer_spec = publishing.layer_spec(
-        gdal,
-        python,
-        recipe,
+    variant = Variant.resolve(
+        versions.load_matrix(),
+        line=gdal,
+        python=python,
         target=target,
+        recipe=recipe,
         arch=arch,
+        env=os.environ,
+    )
+    settings = _aws_settings(endpoint_url, jobs, max_attempts, retry_mode)
+    layer_spec = publishing.layer_spec(
+        variant,
         zip_path=zip_,
         description=description,
         license=license,
@@ -396,15 +436,16 @@ def publish(
         publishing.resolve_regions(regions),
         access=publishing.Access.parse(public=public, org_id=org_id, accounts=account or []),
         manifest=manifest,
-        settings=_aws_settings(endpoint_url, jobs, max_attempts, retry_mode),
+        settings=settings,
         dry_run=dry_run,
         keep_upload=keep_upload,
-        bucket=bucket or publishing.DEFAULT_BUCKET,
+        bucket=bucket if bucket is not None else publishing.DEFAULT_BUCKET,
     )
 
 
-@task(help={**_SCOPE_HELP, **_AWS_HELP})
+@task(auto_shortflags=False, help={**_SCOPE_HELP, **_AWS_HELP})
 @clean_errors
+@interrupts
 def layers_list(
     c: Any,
     gdal: str | None = None,
@@ -425,15 +466,17 @@ def layers_list(
 
 
 @task(
+    auto_shortflags=False,
     help={
         **_SCOPE_HELP,
         **_AWS_HELP,
         "keep": "newest versions to keep in each region (default 3, at least 1)",
         "yes": "delete for real (without it: a dry run that lists what would go)",
         "manifest": "versions recorded there are kept too (default layers.json)",
-    }
+    },
 )
 @clean_errors
+@interrupts
 def layers_prune(
     c: Any,
     keep: int = 3,
@@ -460,12 +503,13 @@ def layers_prune(
 
 
 @task(
+    auto_shortflags=False,
     help={
         **_LAYER_HELP,
         "repository": "local image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)",
         "registry": "<host>/<namespace>, e.g. ghcr.io/acme (or $GDAL_LAMBDA_REGISTRY)",
         "recipe": "layer recipe (default geo)",
-    }
+    },
 )
 @clean_errors
 def push(

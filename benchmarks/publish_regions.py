@@ -26,7 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "fast"))
 
-from publish_support import AWS_UNSET, FaultProxy, aws_env, make_zip, moto_server  # noqa: E402
+from publish_support import (  # noqa: E402
+    AWS_UNSET,
+    FaultProxy,
+    aws_env,
+    make_zip,
+    moto_server,
+    variant,
+)
 from rich.console import Console  # noqa: E402
 
 from gdal_lambda import publish as pub  # noqa: E402
@@ -35,7 +42,7 @@ GOAL = 2.0
 
 
 def one_run(url: str, zip_path: Path, regions: list[str], jobs: int, n: int) -> float:
-    layer = pub.layer_spec("3.13", "3.12", zip_path=zip_path, name=f"bench{n}-{len(regions)}")
+    layer = pub.layer_spec(variant(), zip_path=zip_path, name=f"bench{n}-{len(regions)}")
     started = time.perf_counter()
     report = pub.publish(
         layer,

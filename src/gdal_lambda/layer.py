@@ -30,14 +30,13 @@ from rich.table import Table
 
 from . import images, naming
 from .errors import GdalLambdaError
-from .fsutil import atomic_write_text
+from .fsutil import atomic_path, atomic_write_text
+from .limits import DIRECT_UPLOAD_LIMIT, LAMBDA_UNZIPPED_LIMIT
 from .policy import Policy, check_tree, graft, load_policy
 from .runtime import LAYER_ROOT
 from .versions import ROOT, Line, Matrix, Target
 
 MB = 1_000_000
-LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # Lambda's limit: function + layers, unzipped
-DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips must be published through S3
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 MANIFEST = Path("share/gdal-lambda/manifest.json")
 POLICIES = ROOT / "policies"
@@ -210,33 +209,28 @@ def write_zip(tree: Path, dest: Path, *, level: int = 9) -> None:
 
     Written to a temporary file beside ``dest`` and renamed, so no half zip is ever left.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
-            for path in zip_entries(tree):
-                name = path.relative_to(tree).as_posix()
-                mode = _mode_of(path)
-                if stat.S_ISDIR(mode):
-                    name += "/"
-                info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-                info.create_system = 3  # Unix: external_attr carries the mode
-                info.external_attr = (mode << 16) | (0x10 if stat.S_ISDIR(mode) else 0)
-                if stat.S_ISLNK(mode):
-                    info.compress_type = zipfile.ZIP_STORED
-                    zf.writestr(info, os.readlink(path))
-                elif stat.S_ISDIR(mode):
-                    info.compress_type = zipfile.ZIP_STORED
-                    zf.writestr(info, b"")
-                else:
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    with path.open("rb") as src, zf.open(info, "w") as out:
-                        shutil.copyfileobj(src, out, 1 << 20)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with (
+        atomic_path(dest) as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zf,
+    ):
+        for path in zip_entries(tree):
+            name = path.relative_to(tree).as_posix()
+            mode = _mode_of(path)
+            if stat.S_ISDIR(mode):
+                name += "/"
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.create_system = 3  # Unix: external_attr carries the mode
+            info.external_attr = (mode << 16) | (0x10 if stat.S_ISDIR(mode) else 0)
+            if stat.S_ISLNK(mode):
+                info.compress_type = zipfile.ZIP_STORED
+                zf.writestr(info, os.readlink(path))
+            elif stat.S_ISDIR(mode):
+                info.compress_type = zipfile.ZIP_STORED
+                zf.writestr(info, b"")
+            else:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with path.open("rb") as src, zf.open(info, "w") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from rich.progress import (
 )
 
 from .errors import GdalLambdaError
+from .fsutil import atomic_open
 from .versions import Mirror, Source
 
 CONNECT_TIMEOUT = float(os.environ.get("GDAL_LAMBDA_CONNECT_TIMEOUT", "5"))
@@ -55,11 +55,8 @@ def cache_dir() -> Path:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _cached(mirror: Mirror, directory: Path, log: Callable[[str], None]) -> Path | None:
@@ -80,37 +77,30 @@ def _cached(mirror: Mirror, directory: Path, log: Callable[[str], None]) -> Path
 
 def _download(mirror: Mirror, directory: Path, progress: Progress | None) -> Path:
     """Download one mirror's file, verify it, rename it into the cache. Raises on any failure."""
-    directory.mkdir(parents=True, exist_ok=True)
     final = directory / mirror.filename
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{mirror.filename}.", suffix=".part", dir=directory)
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        with (
-            os.fdopen(fd, "wb") as out,
-            requests.get(mirror.url, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as resp,
-        ):
-            resp.raise_for_status()
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            task = progress.add_task(mirror.filename, total=total) if progress else None
-            received = 0
-            for block in resp.iter_content(CHUNK):
-                out.write(block)
-                digest.update(block)
-                received += len(block)
-                if progress is not None and task is not None:
-                    progress.update(task, advance=len(block))
-            if total is not None and received != total:
-                raise OSError(f"connection closed after {received} of {total} bytes")
+    digest = hashlib.sha256()
+    with (
+        atomic_open(final, suffix=".part") as out,
+        requests.get(mirror.url, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as resp,
+    ):
+        resp.raise_for_status()
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        task = progress.add_task(mirror.filename, total=total) if progress else None
+        received = 0
+        for block in resp.iter_content(CHUNK):
+            out.write(block)
+            digest.update(block)
+            received += len(block)
+            if progress is not None and task is not None:
+                progress.update(task, advance=len(block))
+        if total is not None and received != total:
+            raise OSError(f"connection closed after {received} of {total} bytes")
         actual = digest.hexdigest()
-        if actual != mirror.sha256:
+        if actual != mirror.sha256:  # raised inside: the partial file is removed, never renamed
             raise ChecksumError(
                 f"sha256 mismatch for {mirror.url}: expected {mirror.sha256}, got {actual}"
             )
-        os.replace(tmp, final)
-        return final
-    finally:
-        tmp.unlink(missing_ok=True)
+    return final
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 import pytest
-from publish_support import FAKE_ACCOUNT, FaultProxy, make_zip
+from publish_support import FAKE_ACCOUNT, FaultProxy, make_zip, variant
 from rich.console import Console
 
 from gdal_lambda import publish as pub
@@ -56,9 +57,11 @@ def policy(endpoint: str, region: str, version: int, name: str = NAME) -> dict[s
     return json.loads(answer["Policy"])
 
 
-def layer(tmp_path: Path, payload: bytes = b"one", **kwargs: Any) -> pub.Layer:
+def layer(
+    tmp_path: Path, payload: bytes = b"one", arch: str | None = None, **kwargs: Any
+) -> pub.Layer:
     zip_path = make_zip(tmp_path / "dist" / "layer.zip", payload)
-    return pub.layer_spec("3.13", "3.12", zip_path=zip_path, **kwargs)
+    return pub.layer_spec(variant(arch=arch), zip_path=zip_path, **kwargs)
 
 
 def run(
@@ -74,7 +77,7 @@ def run(
     return pub.publish(
         spec,
         pub.resolve_regions(regions),
-        settings=pub.Settings(endpoint_url=proxy.url, **(settings or {})),
+        settings=pub.Settings.from_env(os.environ, endpoint_url=proxy.url, **(settings or {})),
         **kwargs,
     )
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +162,128 @@ def test_no_credentials_is_exit_1_with_one_line(
 
     assert one_error_line(result).startswith("error: no AWS credentials found")
     assert not (tmp_path / "m.json").exists()
+
+
+def publish_args(
+    layer_zip: Path, manifest: Path, *extra: str, regions: str = "us-east-1"
+) -> list[str]:
+    return [
+        "publish",
+        "--gdal",
+        "3.13",
+        "--python",
+        "3.12",
+        "--regions",
+        regions,
+        "--zip",
+        str(layer_zip),
+        "--manifest",
+        str(manifest),
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (("--jobs", "0"), "error: --jobs is 0: it must be at least 1"),
+        (("--max-attempts", "0"), "error: max attempts is 0: --max-attempts"),
+        (("--max-attempts", "many"), "error: --max-attempts 'many' is not a whole number"),
+    ],
+)
+def test_zero_jobs_or_attempts_is_one_error_not_the_default(
+    aws: dict[str, str],
+    proxy: FaultProxy,
+    layer_zip: Path,
+    tmp_path: Path,
+    option: tuple[str, str],
+    expected: str,
+) -> None:
+    """`--jobs 0` once ran 16 jobs and `--max-attempts 0` 5 attempts, silently."""
+    env = {**aws, "GDAL_LAMBDA_ENDPOINT_URL": proxy.url}
+
+    result = invoke(*publish_args(layer_zip, tmp_path / "layers.json", *option), env=env)
+
+    assert one_error_line(result).startswith(expected)
+    assert proxy.seen == []
+    assert not (tmp_path / "layers.json").exists()
+
+
+def short_flags(task: str) -> dict[str, str]:
+    """``{"r": "regions", ...}`` from `invoke --help <task>`; fails if the help has no options."""
+    result = invoke("--help", task, env={})
+    assert result.returncode == 0, result.stderr
+    longs = re.findall(r"^\s+(?:-\w(?: \S+)?, )?--([\w-]+)", result.stdout, re.M)
+    assert "regions" in longs, result.stdout
+    return dict(re.findall(r"^\s+-(\w)(?: \S+)?, --([\w-]+)", result.stdout, re.M))
+
+
+def test_no_short_flag_means_two_things_across_the_publishing_tasks() -> None:
+    """`-r` was --regions in publish and --recipe in layers.list."""
+    seen: dict[str, tuple[str, str]] = {}
+    for task in ("publish", "layers.list", "layers.prune"):
+        for short, long in short_flags(task).items():
+            first = seen.setdefault(short, (task, long))
+            assert first[1] == long, f"-{short} is --{first[1]} in {first[0]}, --{long} in {task}"
+
+
+def test_a_repeatable_option_shows_its_value_in_help() -> None:
+    result = invoke("--help", "publish", env={})
+    assert re.search(r"^\s+--account\s+ID\b", result.stdout, re.M), result.stdout
+
+
+def test_ctrl_c_says_what_was_in_flight_and_a_rerun_finishes(
+    aws: dict[str, str], proxy: FaultProxy, layer_zip: Path, tmp_path: Path
+) -> None:
+    """SIGINT while a region publishes: it finishes and is recorded (atomically), the others
+    never start, the user is told which is which and that the same command finishes the job."""
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"]
+    out = tmp_path / "out"
+    out.mkdir()
+    manifest = out / "layers.json"
+    args = publish_args(layer_zip, manifest, "--jobs", "1", regions=",".join(regions))
+    env = {**aws, "GDAL_LAMBDA_ENDPOINT_URL": proxy.url}
+    proxy.state.latency = 0.4  # a region takes a few requests: >1 s in flight
+
+    base = {k: v for k, v in os.environ.items() if k not in AWS_UNSET}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(s.service == "lambda" for s in proxy.seen):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "publish never reached Lambda"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    assert child.returncode == 130, (stdout, stderr)
+    message = " ".join(stderr.split())
+    assert "interrupted: publishing stopped" in message, stderr
+    assert "in flight, let finish: us-east-1" in message
+    assert "not started: eu-west-1, ap-southeast-2, sa-east-1" in message
+    assert "re-run the same command to finish them" in message
+    assert "Traceback" not in stderr
+    assert "us-east-1" in stdout and "published" in stdout  # the table of what finished
+    recorded = json.loads(manifest.read_text())[NAME]
+    assert sorted(recorded) == ["us-east-1"]
+    assert sorted(p.name for p in out.iterdir()) == ["layers.json", "layers.md"]
+    lambda_regions = {s.region for s in proxy.seen if s.service == "lambda"}
+    assert lambda_regions == {"us-east-1"}  # nothing started after the interrupt
+
+    proxy.state.latency = 0.0
+    again = invoke(*args, env=env)
+
+    assert again.returncode == 0, again.stderr
+    assert sorted(json.loads(manifest.read_text())[NAME]) == sorted(regions)
+    assert recorded["us-east-1"] == json.loads(manifest.read_text())[NAME]["us-east-1"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from publish_support import Fault, FaultProxy, make_zip
+from publish_support import Fault, FaultProxy, make_zip, variant
 from rich.console import Console
 
 from gdal_lambda import publish as pub
@@ -29,7 +29,7 @@ def quiet() -> Console:
 
 
 def layer(tmp_path: Path, payload: bytes = b"one") -> pub.Layer:
-    return pub.layer_spec("3.13", "3.12", zip_path=make_zip(tmp_path / "l.zip", payload))
+    return pub.layer_spec(variant(), zip_path=make_zip(tmp_path / "l.zip", payload))
 
 
 def run(

@@ -7,17 +7,26 @@ of 300 MB): the proxy in front of it proves the tool refused them without sendin
 from __future__ import annotations
 
 import io
+import os
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from publish_support import Fault, FaultProxy, free_port, make_big_unzipped_zip, make_zip
+from publish_support import (
+    Fault,
+    FaultProxy,
+    free_port,
+    make_big_unzipped_zip,
+    make_zip,
+    variant,
+)
 from rich.console import Console
 
 from gdal_lambda import publish as pub
-from gdal_lambda.errors import GdalLambdaError
+from gdal_lambda.errors import GdalLambdaError, MissingZip
 
 MANIFEST = '{"gdal313-py312-geo": {"us-east-1": {"version": 1, "arn": "arn:kept"}}}\n'
 
@@ -37,7 +46,9 @@ def attempt(
 ) -> None:
     """What `invoke publish` does, from arguments to the end: spec, regions, access, publish."""
     spec.setdefault("zip_path", make_zip(tmp_path / "dist" / "layer.zip"))
-    layer = pub.layer_spec(spec.pop("line", "3.13"), spec.pop("python", "3.12"), **spec)
+    parts = {k: spec.pop(k) for k in ("target", "recipe", "arch") if k in spec}
+    chosen = variant(spec.pop("line", "3.13"), spec.pop("python", "3.12"), **parts)
+    layer = pub.layer_spec(chosen, **spec)
     pub.publish(
         layer,
         pub.resolve_regions(regions),
@@ -73,7 +84,10 @@ CASES: dict[str, tuple[Callable[[Path], dict[str, Any]], str]] = {
         "16 compatible runtimes given; Lambda allows at most 15",
     ),
     "unknown runtime": (lambda t: {"runtimes": ["python3.99"]}, "unknown Lambda runtime"),
-    "architecture": (lambda t: {"arch": "sparc"}, "Lambda layers are x86_64 or arm64"),
+    "architecture": (
+        lambda t: {"arch": "sparc"},
+        "unknown architecture 'sparc': known ones are x86_64, arm64",
+    ),
     "unknown line": (lambda t: {"line": "2.4"}, "unknown GDAL line '2.4'"),
     "unknown target": (lambda t: {"target": "alpine"}, "unknown target 'alpine'"),
     "unknown region": (lambda t: {"regions": "eu-west-9"}, "unknown region 'eu-west-9'"),
@@ -84,12 +98,11 @@ CASES: dict[str, tuple[Callable[[Path], dict[str, Any]], str]] = {
     "not a zip": (_not_a_zip, "is not a readable zip file"),
     "missing zip": (
         lambda t: {"zip_path": None, "dist": t / "empty"},
-        "gdal3.13-py3.12-geo.zip does not exist: run `invoke layer --gdal 3.13 --python 3.12`",
+        "empty/gdal3.13-py3.12-geo.zip does not exist",
     ),
     "missing stand-in zip": (
         lambda t: {"zip_path": None, "dist": t / "empty", "target": "debian13", "python": "3.13"},
-        "gdal3.13-py3.13-geo-debian13.zip does not exist: run `invoke layer --gdal 3.13 "
-        "--python 3.13 --target debian13`",
+        "empty/gdal3.13-py3.13-geo-debian13.zip does not exist",
     ),
     "missing explicit zip": (
         lambda t: {"zip_path": t / "nowhere.zip"},
@@ -179,14 +192,14 @@ def test_aws_endpoint_url_from_boto3s_own_variable_is_honoured(
     moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
-    layer = pub.layer_spec("3.13", "3.12", zip_path=make_zip(tmp_path / "l.zip"))
+    layer = pub.layer_spec(variant(), zip_path=make_zip(tmp_path / "l.zip"))
 
     report = pub.publish(
         layer, ["eu-west-1"], manifest=tmp_path / "m.json", out=quiet(), settings=None
     )
 
     assert report.results[0].status == "published"
-    assert pub.Settings.from_env().where == moto
+    assert pub.Settings.from_env(os.environ).where == moto
 
 
 def test_the_gdal_lambda_endpoint_variable_wins(
@@ -194,7 +207,7 @@ def test_the_gdal_lambda_endpoint_variable_wins(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("GDAL_LAMBDA_ENDPOINT_URL", proxy.url)
-    layer = pub.layer_spec("3.13", "3.12", zip_path=make_zip(tmp_path / "l.zip"))
+    layer = pub.layer_spec(variant(), zip_path=make_zip(tmp_path / "l.zip"))
 
     pub.publish(layer, ["eu-west-1"], manifest=tmp_path / "m.json", out=quiet())
 
@@ -202,17 +215,52 @@ def test_the_gdal_lambda_endpoint_variable_wins(
 
 
 @pytest.mark.parametrize(
-    ("settings", "expected"),
+    ("env", "options", "expected"),
     [
-        ({"endpoint_url": "localhost:4566"}, "endpoint URL 'localhost:4566' is not valid"),
-        ({"retry_mode": "legacy"}, "retry mode 'legacy' is not one of standard, adaptive"),
-        ({"jobs": 0}, "--jobs must be at least 1"),
-        ({"max_attempts": 0}, "max attempts must be at least 1"),
+        ({}, {"endpoint_url": "localhost:4566"}, "endpoint URL 'localhost:4566' is not valid"),
+        ({}, {"retry_mode": "legacy"}, "retry mode 'legacy' is not one of standard, adaptive"),
+        ({}, {"jobs": 0}, "--jobs is 0: it must be at least 1"),
+        ({}, {"max_attempts": 0}, "max attempts is 0: --max-attempts"),
+        ({"GDAL_LAMBDA_MAX_ATTEMPTS": "0"}, {}, "max attempts is 0: --max-attempts"),
+        ({"GDAL_LAMBDA_MAX_ATTEMPTS": "x"}, {}, "GDAL_LAMBDA_MAX_ATTEMPTS='x' is not an integer"),
+        ({"GDAL_LAMBDA_RETRY_MODE": "legacy"}, {}, "retry mode 'legacy' is not one of"),
+        ({"GDAL_LAMBDA_DIRECT_UPLOAD_LIMIT": "-1"}, {}, "must be 0 or more bytes"),
     ],
 )
-def test_bad_settings(settings: dict[str, Any], expected: str) -> None:
-    with pytest.raises(GdalLambdaError, match=expected):
-        pub.Settings(**settings).check()
+def test_bad_settings(env: dict[str, str], options: dict[str, Any], expected: str) -> None:
+    """Through from_env, as the CLI builds them: 0 is a value to refuse, not "use the default"."""
+    with pytest.raises(GdalLambdaError, match=re.escape(expected)):
+        pub.Settings.from_env(env, **options)
+
+
+def test_settings_from_an_explicit_mapping() -> None:
+    env = {
+        "GDAL_LAMBDA_ENDPOINT_URL": "http://127.0.0.1:1",
+        "GDAL_LAMBDA_MAX_ATTEMPTS": "2",
+        "GDAL_LAMBDA_RETRY_MODE": "adaptive",
+        "GDAL_LAMBDA_DIRECT_UPLOAD_LIMIT": "0",
+    }
+    settings = pub.Settings.from_env(env)
+    assert (settings.endpoint_url, settings.max_attempts, settings.retry_mode) == (
+        "http://127.0.0.1:1",
+        2,
+        "adaptive",
+    )
+    assert settings.direct_upload_limit == 0  # 0 is a limit (everything through S3), not unset
+    explicit = pub.Settings.from_env(env, endpoint_url="http://x:2", max_attempts=7, jobs=1)
+    assert (explicit.endpoint_url, explicit.max_attempts, explicit.jobs) == ("http://x:2", 7, 1)
+    assert pub.Settings.from_env({}) == pub.Settings()
+
+
+def test_a_missing_zip_is_a_typed_error_carrying_the_variant(tmp_path: Path) -> None:
+    chosen = variant("3.13", "3.13", target="debian13")
+
+    with pytest.raises(MissingZip) as raised:
+        pub.layer_spec(chosen, dist=tmp_path)
+
+    assert raised.value.variant == chosen
+    assert raised.value.kind == "layer-zip"
+    assert raised.value.what == str(tmp_path / "gdal3.13-py3.13-geo-debian13.zip")
 
 
 def test_region_all_is_the_commercial_partition() -> None:

@@ -50,8 +50,8 @@ def test_targets(matrix: versions.Matrix) -> None:
     assert matrix.default_target == "al2023" == naming.DEFAULT_TARGET
     assert set(matrix.targets) == {"al2023", "debian12", "debian13"}
     al = matrix.target()
-    assert al.gdal_base == "public.ecr.aws/lambda/provided:al2023"
-    assert al.python_image("3.12") == "public.ecr.aws/lambda/python:3.12"
+    assert al.gdal_base == "public.ecr.aws/lambda/provided:al2023.2025.12.08.23"
+    assert al.python_image("3.12") == "public.ecr.aws/lambda/python:3.12.2025.04.28.11"
     assert al.pythons == ("3.12", "3.13", "3.14")
     assert matrix.target("debian13").pythons == ("3.13",)
     assert matrix.target("debian12").pythons == ("3.11",)

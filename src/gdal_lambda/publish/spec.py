@@ -1,0 +1,149 @@
+"""What to publish: the layer's names, text, runtimes and zip, checked against Lambda's limits.
+
+    layer = layer_spec(variant)          # names from the variant, zip in dist/: checked, no call
+
+Everything here is checked before the first request: moto (and a typo) would accept most of it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import GdalLambdaError, MissingZip
+from ..limits import LAMBDA_UNZIPPED_LIMIT, fmt_mib
+from ..variant import ARCHITECTURES, Variant
+from .aws import new_session
+
+MAX_NAME = 140
+MAX_DESCRIPTION = 256
+MAX_LICENSE = 512
+MAX_RUNTIMES = 15
+DEFAULT_LICENSE = "MIT"
+
+NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class ZipFacts:
+    sha256: str
+    size: int  # zipped bytes
+    unzipped: int  # sum of ZipInfo.file_size
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    zip_path: Path
+    description: str  # without the sha256 marker: fingerprint() appends it
+    license: str
+    runtimes: tuple[str, ...]
+    architectures: tuple[str, ...]
+    variant: Variant | None = None  # what makes zip_path, for the "missing zip" error
+
+    def full_description(self, sha256: str) -> str:
+        return f"{self.description} sha256:{sha256}".strip()
+
+
+@functools.cache
+def _runtimes_known() -> frozenset[str]:
+    model = new_session()._session.get_service_model("lambda")
+    return frozenset(model.shape_for("Runtime").enum)
+
+
+def layer_spec(
+    variant: Variant,
+    *,
+    zip_path: Path | str | None = None,
+    description: str | None = None,
+    license: str = DEFAULT_LICENSE,
+    runtimes: Sequence[str] = (),
+    name: str | None = None,
+    dist: Path | None = None,
+) -> Layer:
+    """The layer to publish for ``variant``, every field checked.
+
+    The zip is ``variant.layer_zip(dist)`` unless ``zip_path`` overrides it; a missing one
+    raises :class:`MissingZip`. Raises GdalLambdaError on the first problem; calls nothing.
+    """
+    v = variant
+    layer = Layer(
+        name=name or v.layer_name,
+        zip_path=Path(zip_path) if zip_path else v.layer_zip(dist),
+        description=description
+        if description is not None
+        else f"GDAL {v.line.name} for Python {v.python} ({v.recipe}, {v.arch}), gdal-lambda",
+        license=license,
+        runtimes=tuple(runtimes) or (f"python{v.python}",),
+        architectures=(v.arch,),
+        variant=None if zip_path else v,
+    )
+    check_layer(layer)
+    return layer
+
+
+def check_layer(layer: Layer) -> ZipFacts:
+    """Lambda's limits, enforced here because moto (and a typo) would accept them."""
+    if not NAME.match(layer.name):
+        raise GdalLambdaError(
+            f"layer name {layer.name!r} is not valid: use only letters, digits, '-' and '_'"
+        )
+    if len(layer.name) > MAX_NAME:
+        raise GdalLambdaError(
+            f"layer name {layer.name[:40]}... is {len(layer.name)} characters; "
+            f"Lambda allows at most {MAX_NAME}"
+        )
+    described = layer.full_description("0" * 64)
+    if len(described) > MAX_DESCRIPTION:
+        room = MAX_DESCRIPTION - len(described) + len(layer.description)
+        raise GdalLambdaError(
+            f"layer description is {len(described)} characters with its sha256 marker; Lambda "
+            f"allows {MAX_DESCRIPTION}: shorten --description to at most {max(room, 0)}"
+        )
+    if len(layer.license) > MAX_LICENSE:
+        raise GdalLambdaError(
+            f"licence text is {len(layer.license)} characters; Lambda allows at most {MAX_LICENSE}"
+        )
+    if len(layer.runtimes) > MAX_RUNTIMES:
+        raise GdalLambdaError(
+            f"{len(layer.runtimes)} compatible runtimes given; Lambda allows at most {MAX_RUNTIMES}"
+        )
+    known = _runtimes_known()
+    for runtime in layer.runtimes:
+        if runtime not in known:
+            close = difflib.get_close_matches(runtime, sorted(known), n=3)
+            also = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise GdalLambdaError(f"unknown Lambda runtime {runtime!r}{also}")
+    for arch in layer.architectures:
+        if arch not in ARCHITECTURES:
+            raise GdalLambdaError(
+                f"unknown architecture {arch!r}: Lambda layers are {' or '.join(ARCHITECTURES)}"
+            )
+    return zip_facts(layer)
+
+
+def zip_facts(layer: Layer) -> ZipFacts:
+    path = layer.zip_path
+    if not path.is_file():
+        if layer.variant is not None:
+            raise MissingZip(layer.variant, "layer-zip", str(path))
+        raise GdalLambdaError(f"layer zip {path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise GdalLambdaError(f"{path} is not a readable zip file ({exc})") from None
+    if unzipped > LAMBDA_UNZIPPED_LIMIT:
+        raise GdalLambdaError(
+            f"{path} unzips to {fmt_mib(unzipped)}; Lambda allows at most "
+            f"{fmt_mib(LAMBDA_UNZIPPED_LIMIT, 0)} for a function and its layers together"
+        )
+    with path.open("rb") as handle:
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    return ZipFacts(sha256=sha256, size=path.stat().st_size, unzipped=unzipped)
