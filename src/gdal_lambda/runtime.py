@@ -7,8 +7,9 @@ from typing import Any
 
 import docker
 
-from .errors import GdalLambdaError
-from .images import image_exists, run_in
+from . import containers
+from .errors import GdalLambdaError, MissingImage
+from .variant import Variant
 from .versions import Target
 
 LAYER_ROOT = "/opt"
@@ -69,26 +70,24 @@ def lambda_env(target: Target, python: str) -> dict[str, str]:
     }
 
 
-def runtime_sonames(cli: docker.DockerClient, target: Target, python: str) -> set[str]:
-    """Every shared-library file name the target's plain runtime image provides."""
-    image = target.runtime_image(python)
-    if not image_exists(cli, image):
-        hint = (
-            f"run `invoke build.standin --target {target.name}`"
-            if target.is_standin
-            else f"pull it: `docker pull {image}`"
-        )
-        raise GdalLambdaError(f"runtime image {image} is not available locally: {hint}")
+def runtime_sonames(cli: docker.DockerClient, variant: Variant) -> set[str]:
+    """Every shared-library file name the variant's plain runtime image provides."""
+    target = variant.target
+    image = target.runtime_image(variant.python)
+    if not containers.image_exists(cli, image):
+        raise MissingImage(variant, "runtime", f"runtime image {image}")
     system_dirs = [d for d in target.ld_library_path if not d.startswith((LAYER_ROOT, TASK_ROOT))]
     script = (
         "ldconfig -p 2>/dev/null | sed -n 's/^[[:space:]]*\\([^ ]*\\) (.*/\\1/p'; "
         f"for d in {' '.join(system_dirs)}; do "
         '[ -d "$d" ] && find "$d" -maxdepth 1 -name "*.so*" -printf "%f\\n"; done; true'
     )
-    code, out = run_in(cli, image, ["sh", "-c", script])
-    if code != 0:
-        raise GdalLambdaError(f"could not list the libraries of {image}: {out.strip()[-300:]}")
-    return {line.strip() for line in out.splitlines() if line.strip()}
+    ran = containers.run(cli, image, ["sh", "-c", script])
+    if ran.status != 0:
+        raise GdalLambdaError(
+            f"could not list the libraries of {image}: {ran.output.strip()[-300:]}"
+        )
+    return {line.strip() for line in ran.output.splitlines() if line.strip()}
 
 
 def run_clean(
@@ -114,7 +113,7 @@ def run_clean(
     if task is not None:
         volumes[str(task.resolve())] = {"bind": TASK_ROOT, "mode": "ro"}
     environment = {**lambda_env(target, python), **(env or {})}
-    return run_in(
+    ran = containers.run(
         cli,
         target.runtime_image(python),
         command,
@@ -126,3 +125,4 @@ def run_clean(
         working_dir=TASK_ROOT,
         **kwargs,
     )
+    return ran.status, ran.output

@@ -1,11 +1,13 @@
 """The assembly parts layers and packages share, on small trees made here: ELF checks (on the
-host's own binaries), the deterministic zip, the size limits, recipe pin overrides."""
+host's own binaries and on fixtures compiled here with gcc), the deterministic zip, the size
+limits, recipe pin overrides."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import zipfile
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gdal_lambda import images, layer, versions
+from gdal_lambda import assembly, elf, images, versions
 from gdal_lambda.errors import GdalLambdaError
 
 
@@ -43,9 +45,9 @@ def _tree(tmp_path: Path) -> Path:
 def test_zip_is_deterministic_sorted_with_links_and_normal_modes(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
-    layer.write_zip(tree, first)
+    assembly.write_zip(tree, first)
     os.utime(tree / "share" / "x" / "data.txt", (1, 1))  # a different mtime changes nothing
-    layer.write_zip(tree, second)
+    assembly.write_zip(tree, second)
     assert (
         hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
     )
@@ -69,23 +71,14 @@ def test_zip_failure_leaves_nothing(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
     (tree / "share" / "broken").symlink_to(tree / "missing")
     (tree / "share" / "unreadable").mkdir()
-    bad = tree / "share" / "unreadable" / "f"
-    bad.write_text("x")
-    dest = tmp_path / "dist" / "out.zip"
-    dest.parent.mkdir()
-    real_open = Path.open
-
-    def failing_open(self: Path, *args, **kwargs):  # an I/O error half way through
-        if self == bad:
-            raise OSError("disk on fire")
-        return real_open(self, *args, **kwargs)
-
-    Path.open = failing_open  # type: ignore[method-assign]
-    try:
-        with pytest.raises(OSError, match="disk on fire"):
-            layer.write_zip(tree, dest)
-    finally:
-        Path.open = real_open  # type: ignore[method-assign]
+    # A file that cannot be opened, even by root (the suite runs as root, where chmod 000
+    # stops nothing): a Unix socket. open() fails half way through the zip with ENXIO.
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tree / "share" / "unreadable" / "f"))
+        dest = tmp_path / "dist" / "out.zip"
+        dest.parent.mkdir()
+        with pytest.raises(OSError, match="No such device or address"):
+            assembly.write_zip(tree, dest)
     assert list(dest.parent.iterdir()) == []
 
 
@@ -94,7 +87,35 @@ def test_missing_library_is_named(tmp_path: Path, target: versions.Target) -> No
     (tree / "bin").mkdir(parents=True)
     shutil.copy(shutil.which("curl") or "/usr/bin/curl", tree / "bin" / "curl")
     with pytest.raises(GdalLambdaError, match=r"^bin/curl needs libcurl\.so\.4, which neither"):
-        layer.check_tree(tree, "/opt", target, runtime_libs=set())
+        elf.check_tree(tree, "/opt", target, runtime_libs=set())
+
+
+def _compile(tmp_path: Path, tree: Path, *, rpath: str | None) -> Path:
+    """``python/pkg/_ext.so`` needing ``libdemo.so.1`` from ``python/pkg/.libs`` (no default
+    library directory): found only through its RUNPATH."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed to compile the ELF fixtures (apt-get install gcc)")
+    libs = tree / "python" / "pkg" / ".libs"
+    libs.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "demo.c").write_text("int demo(void) { return 42; }\n")
+    (tmp_path / "ext.c").write_text("int demo(void);\nint ext(void) { return demo(); }\n")
+    subprocess.run(
+        [
+            *("gcc", "-shared", "-fPIC", "-Wl,-soname,libdemo.so.1"),
+            *("-o", str(libs / "libdemo.so.1"), str(tmp_path / "demo.c")),
+        ],
+        check=True,
+    )
+    ext = tree / "python" / "pkg" / "_ext.so"
+    extra = [f"-Wl,-rpath,{rpath}"] if rpath else []
+    subprocess.run(
+        [
+            *("gcc", "-shared", "-fPIC", "-o", str(ext), str(tmp_path / "ext.c")),
+            *(f"-L{libs}", "-l:libdemo.so.1", *extra),
+        ],
+        check=True,
+    )
+    return ext
 
 
 def test_libraries_resolve_from_runtime_lib_dir_and_rpath(
@@ -103,14 +124,27 @@ def test_libraries_resolve_from_runtime_lib_dir_and_rpath(
     tree = tmp_path / "opt"
     (tree / "bin").mkdir(parents=True)
     shutil.copy("/usr/bin/curl", tree / "bin" / "curl")
-    needed = layer.elf_facts(tree / "bin" / "curl")
+    needed = elf.elf_facts(tree / "bin" / "curl")
     assert needed is not None and "libcurl.so.4" in needed.needed
     # every library curl needs, except libcurl, is "in the runtime"; libcurl in the tree's lib/
     runtime_libs = set(needed.needed) - {"libcurl.so.4"}
     (tree / "lib").mkdir()
     (tree / "lib" / "libcurl.so.4").write_bytes(b"")
-    count, highest = layer.check_tree(tree, "/opt", target, runtime_libs)
-    assert count == 1 and highest and highest.startswith("bin/curl: ") and "@GLIBC_2." in highest
+    ext = _compile(tmp_path, tree, rpath="$ORIGIN/.libs")
+    facts = elf.elf_facts(ext)
+    assert facts is not None and facts.search == ["$ORIGIN/.libs"]
+    assert "libdemo.so.1" in facts.needed
+    count, highest = elf.check_tree(tree, "/opt", target, runtime_libs)
+    assert count == 3 and highest and "@GLIBC_2." in highest
+
+
+def test_a_library_beside_an_extension_without_rpath_is_not_found(
+    tmp_path: Path, target: versions.Target
+) -> None:
+    tree = tmp_path / "opt"
+    _compile(tmp_path, tree, rpath=None)
+    with pytest.raises(GdalLambdaError, match=r"^python/pkg/_ext\.so needs libdemo\.so\.1"):
+        elf.check_tree(tree, "/opt", target, runtime_libs=set())
 
 
 def test_glibc_floor_violation_names_file_and_symbol(
@@ -120,24 +154,24 @@ def test_glibc_floor_violation_names_file_and_symbol(
     (tree / "bin").mkdir(parents=True)
     shutil.copy("/bin/ls", tree / "bin" / "ls")
     old = replace(target, glibc="2.2", name="ancient")
-    facts = layer.elf_facts(tree / "bin" / "ls")
+    facts = elf.elf_facts(tree / "bin" / "ls")
     assert facts is not None
     with pytest.raises(
         GdalLambdaError,
         match=r"^bin/ls needs \S+@GLIBC_2\.\d+, newer than the ancient runtime's glibc 2\.2",
     ):
-        layer.check_tree(tree, "/opt", old, runtime_libs=set(facts.needed))
+        elf.check_tree(tree, "/opt", old, runtime_libs=set(facts.needed))
 
 
 def test_size_limits(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
-    report = layer.measure_tree(tree)
-    assert report.unzipped == sum(p.stat().st_size for p in layer.iter_files(tree))
+    report = assembly.measure_tree(tree)
+    assert report.unzipped == sum(p.stat().st_size for p in elf.iter_files(tree))
     assert report.largest[0][0] == "lib/libdemo.so.1.2.3"
     assert set(report.folders) == {"bin", "lib", "share"}
-    layer.check_limits(report, "demo")
+    assembly.check_limits(report, "demo")
     with pytest.raises(GdalLambdaError, match=r"demo is 0\.0 MB unzipped, over Lambda's limit"):
-        layer.check_limits(report, "demo", budget=100)
+        assembly.check_limits(report, "demo", budget=100)
 
 
 def test_recipe_pin_overrides_keep_markers() -> None:
@@ -169,14 +203,13 @@ def test_overlay_build_constraints_must_be_lists(tmp_path: Path) -> None:
         versions.load_matrix(overlay=bad)
 
 
-def test_recipe_without_requirements_is_refused(tmp_path: Path, monkeypatch) -> None:
+def test_recipe_without_requirements_is_refused(tmp_path: Path) -> None:
     (tmp_path / "layers" / "empty").mkdir(parents=True)
     (tmp_path / "layers" / "empty" / "Dockerfile").write_text("FROM scratch\n")
-    monkeypatch.setattr(images, "ROOT", tmp_path)
     with pytest.raises(GdalLambdaError, match="has no requirements.txt"):
-        images.recipe_dir("empty")
+        images.recipe_dir("empty", tmp_path)
     with pytest.raises(GdalLambdaError, match="unknown layer recipe 'nope': recipes are empty"):
-        images.recipe_dir("nope")
+        images.recipe_dir("nope", tmp_path)
 
 
 def test_overlay_repins_a_line(tmp_path: Path) -> None:
