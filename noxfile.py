@@ -1,6 +1,7 @@
 """nox sessions: the build matrix. Each session runs in its own virtual environment.
 
-    nox -s tests        fast suite: no image is built, nothing is compiled
+    nox -s tests        fast suite: no GDAL/Python/layer image is built, no GDAL compiled (a
+                        one-line stand-in build and a local registry are used when present)
     nox -s lint         ruff + shellcheck
     nox -s test-3.13    build the 3.13 line's images (cached when unchanged) and check them
     nox -s test-3.10    the same for 3.10

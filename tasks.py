@@ -2,6 +2,11 @@
 
 invoke --list            every task
 invoke build.gdal --version 3.13 [--target debian13]
+
+Each task resolves one Variant (line, target, Python, recipe, architecture, repository) from its
+options and the environment, once, and passes it down. This file is the only place that knows
+how commands are spelled: a MissingArtifact from below becomes the command to run
+(:func:`command_for`).
 """
 
 from __future__ import annotations
@@ -18,119 +23,169 @@ from invoke.collection import Collection
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
-
-from gdal_lambda import images, layer, naming, readme, sources, versions
+from gdal_lambda import images, layer, local, readme, sources, versions
 from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
-from gdal_lambda.errors import GdalLambdaError
-from gdal_lambda.variant import Variant
+from gdal_lambda.errors import GdalLambdaError, MissingArtifact
+from gdal_lambda.variant import DEFAULT_RECIPE, DEFAULT_REPOSITORY, Variant
+
+# No automatic short flags: invoke would give -h to --handler in one task and -t to --target in
+# another; long options mean the same everywhere, and -h stays help.
+plain_task = functools.partial(task, auto_shortflags=False)
+
+
+def command_for(missing: MissingArtifact) -> str:
+    """The command that makes a missing artifact, its options those of the variant that needed
+    it (each only when it is not the default)."""
+    v = missing.variant
+    target = [] if v.target.name == v.matrix.default_target else ["--target", v.target.name]
+    python = [] if v.python == v.target.check_python(None) else ["--python", v.python]
+    recipe = [] if v.recipe == DEFAULT_RECIPE else ["--recipe", v.recipe]
+    repo = [] if v.repository == DEFAULT_REPOSITORY else ["--repository", v.repository]
+    line = v.line.name
+    words: list[str]
+    if missing.kind == "standin" or (missing.kind == "runtime" and v.target.is_standin):
+        words = ["invoke", "build.standin", "--target", v.target.name]
+    elif missing.kind == "runtime":
+        words = ["docker", "pull", v.target.runtime_image(v.python)]
+    elif missing.kind == "gdal":
+        words = ["invoke", "build.gdal", "--version", line, *target, *repo]
+    elif missing.kind == "python":
+        words = ["invoke", "build.python", "--gdal", line, *python, *target, *repo]
+    elif missing.kind == "layer":
+        words = ["invoke", "build.layer", "--gdal", line, *python, *recipe, *target, *repo]
+    elif missing.kind == "layer-zip":
+        words = ["invoke", "layer", "--gdal", line, *python, *recipe, *target, *repo]
+    elif missing.kind == "package":
+        words = ["invoke", "package", "--src", "<folder>", "--gdal", line, *python, *target]
+    else:
+        raise ValueError(f"no command makes a {missing.kind!r}")
+    return " ".join(words)
 
 
 def clean_errors(body: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a GdalLambdaError into one line on stderr and exit status 1 (no traceback)."""
+    """Turn a GdalLambdaError into one line on stderr and exit status 1 (no traceback); a
+    missing artifact says the command that makes it."""
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return body(*args, **kwargs)
+        except MissingArtifact as exc:
+            raise Exit(
+                f"error: {exc.what} does not exist: run `{command_for(exc)}` first", code=1
+            ) from None
         except GdalLambdaError as exc:
             raise Exit(f"error: {exc}", code=1) from None
 
     return wrapper
 
 
-def _line_target(version: str, target: str | None) -> tuple[versions.Matrix, Any, Any]:
-    matrix = versions.load_matrix()
-    return matrix, matrix.line(version), matrix.target(target)
+def _required(value: str | None, option: str, example: str) -> str:
+    """A required option is a keyword with a None default (so --help still prints the help)."""
+    if value is None or not value.strip():
+        raise GdalLambdaError(f"{option} is required, e.g. {option} {example}")
+    return value
+
+
+def resolve(
+    line: str | None,
+    *,
+    option: str = "--gdal",
+    target: str | None = None,
+    python: str | None = None,
+    recipe: str | None = None,
+    arch: str | None = None,
+    repository: str | None = None,
+) -> Variant:
+    """The task's one Variant: its options, then the environment, then the defaults."""
+    return Variant.resolve(
+        versions.load_matrix(),
+        line=_required(line, option, "3.13"),
+        env=os.environ,
+        target=target,
+        python=python,
+        recipe=recipe,
+        arch=arch,
+        repository=repository,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
 # build.*
 
+_LINE_HELP = "GDAL line from matrix.toml (3.13, 3.10...); required"
+_TARGET_HELP = "al2023 (default, or $GDAL_LAMBDA_TARGET) or a local stand-in (debian13, debian12)"
+_REPO_HELP = "image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)"
 
-@task(
-    help={
-        "version": "GDAL line from matrix.toml (3.13, 3.10...)",
-        "target": "al2023 (default) or a local stand-in (debian13, debian12)",
-        "repository": "image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)",
-    }
-)
+
+@plain_task(help={"version": _LINE_HELP, "target": _TARGET_HELP, "repository": _REPO_HELP})
 @clean_errors
-def gdal(c: Any, version: str, target: str | None = None, repository: str | None = None) -> None:
+def gdal(
+    c: Any, version: str | None = None, target: str | None = None, repository: str | None = None
+) -> None:
     """Build <repository>:gdal<version> with GDAL, PROJ and GEOS compiled into /opt."""
-    matrix, line, tgt = _line_target(version, target)
-    result = images.build_gdal(matrix, line, tgt, repo=repository)
+    variant = resolve(version, option="--version", target=target, repository=repository)
+    result = images.build_gdal(variant, fetch_settings=sources.Settings.from_env(os.environ))
     print(f"built {result.tag} ({result.image_id[:19]})")
 
 
 _PY_HELP = {
-    "gdal": "GDAL line from matrix.toml (3.13, 3.10...)",
+    "gdal": _LINE_HELP,
     "python": "Python version; the target's list (al2023: 3.12, 3.13, 3.14). Default: its newest",
-    "target": "al2023 (default) or a local stand-in (debian13, debian12)",
-    "repository": "image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)",
+    "target": _TARGET_HELP,
+    "repository": _REPO_HELP,
 }
 
 
-@task(help=_PY_HELP)
+@plain_task(help=_PY_HELP)
 @clean_errors
 def python(
     c: Any,
-    gdal: str,
+    gdal: str | None = None,
     python: str | None = None,
     target: str | None = None,
     repository: str | None = None,
 ) -> None:
     """Build <repository>:gdal<line>-py<python>: Lambda Python base + /opt + compilers, numpy."""
-    matrix, line, tgt = _line_target(gdal, target)
-    result = images.build_python(
-        line,
-        tgt,
-        tgt.check_python(python),
-        repo=repository,
-        overrides=matrix.requirement_overrides,
-    )
+    variant = resolve(gdal, target=target, python=python, repository=repository)
+    result = images.build_python(variant)
     print(f"built {result.tag} ({result.image_id[:19]})")
 
 
-@task(help={**_PY_HELP, "recipe": "layer recipe folder under layers/ (default geo)"})
+@plain_task(help={**_PY_HELP, "recipe": "layer recipe folder under layers/ (default geo)"})
 @clean_errors
 def layer_image(
     c: Any,
-    gdal: str,
+    gdal: str | None = None,
     python: str | None = None,
     target: str | None = None,
-    recipe: str = "geo",
+    recipe: str | None = None,
     repository: str | None = None,
 ) -> None:
     """Build <repository>:gdal<line>-py<python>-<recipe> from layers/<recipe>/."""
-    matrix, line, tgt = _line_target(gdal, target)
-    result = images.build_layer(
-        line,
-        tgt,
-        tgt.check_python(python),
-        recipe,
-        repo=repository,
-        overrides=matrix.requirement_overrides,
-        build_constraints=matrix.build_constraints,
-    )
+    variant = resolve(gdal, target=target, python=python, recipe=recipe, repository=repository)
+    result = images.build_layer(variant)
     print(f"built {result.tag} ({result.image_id[:19]})")
 
 
-@task(help={"target": "stand-in target (debian13, debian12)", "force": "make it again"})
+@plain_task(
+    help={"target": "stand-in target (debian13, debian12); required", "force": "make it again"}
+)
 @clean_errors
-def standin(c: Any, target: str, force: bool = False) -> None:
+def standin(c: Any, target: str | None = None, force: bool = False) -> None:
     """Make a stand-in base image with debootstrap + docker import (needs root)."""
     matrix = versions.load_matrix()
-    print(f"made {images.make_standin(matrix.target(target), force=force)}")
+    picked = matrix.target(_required(target, "--target", "debian13"))
+    print(f"made {images.make_standin(picked, force=force)}")
 
 
 # ------------------------------------------------------------------------------------------------
 # top level
 
 
-@task(help={"version": "GDAL line", "all_lines": "every line in the matrix"})
+@plain_task(help={"version": "GDAL line", "all_lines": "every line in the matrix"})
 @clean_errors
 def fetch(c: Any, version: str | None = None, all_lines: bool = False) -> None:
     """Fetch and verify a line's source tarballs into the cache (works offline once warm)."""
@@ -138,13 +193,15 @@ def fetch(c: Any, version: str | None = None, all_lines: bool = False) -> None:
     if not version and not all_lines:
         raise GdalLambdaError("name a line with --version (or use --all-lines)")
     names = sorted(matrix.lines) if all_lines else [matrix.line(version or "").name]
+    settings = sources.Settings.from_env(os.environ)
     for name in names:
         line = matrix.line(name)
-        for item in sources.fetch_all(list(line.sources.values())).values():
+        fetched = sources.fetch_all(list(line.sources.values()), settings=settings)
+        for item in fetched.values():
             print(f"{item.source.name} {item.source.version}: {item.path} (from {item.mirror.url})")
 
 
-@task(
+@plain_task(
     name="layer",
     help={
         **_PY_HELP,
@@ -157,29 +214,22 @@ def fetch(c: Any, version: str | None = None, all_lines: bool = False) -> None:
 @clean_errors
 def layer_zip(
     c: Any,
-    gdal: str,
+    gdal: str | None = None,
     python: str | None = None,
     target: str | None = None,
-    recipe: str = "geo",
+    recipe: str | None = None,
     repository: str | None = None,
     dist: str | None = None,
     also_runs_on: str | None = None,
 ) -> None:
     """Zip the layer image into dist/gdal<line>-py<python>-<recipe>.zip: checked, size-reported."""
-    matrix, line, tgt = _line_target(gdal, target)
+    variant = resolve(gdal, target=target, python=python, recipe=recipe, repository=repository)
     others = [
-        matrix.target(name.strip()) for name in (also_runs_on or "").split(",") if name.strip()
+        variant.matrix.target(name.strip())
+        for name in (also_runs_on or "").split(",")
+        if name.strip()
     ]
-    result = layer.build_layer_zip(
-        matrix,
-        line,
-        tgt,
-        tgt.check_python(python),
-        recipe,
-        repo=repository,
-        dist=Path(dist) if dist else None,
-        also_runs_on=others,
-    )
+    result = layer.build_layer_zip(variant, dist=Path(dist) if dist else None, also_runs_on=others)
     print(
         f"wrote {result.zip_path} ({result.report.zipped or 0:,} bytes; "
         f"{result.checked.elf_count} ELF files checked; {len(result.checked.bundled)} libraries "
@@ -187,24 +237,24 @@ def layer_zip(
     )
 
 
-@task(
+@plain_task(
     name="package",
     help={
         **_PY_HELP,
-        "src": "folder with the handler, requirements.txt and any other code",
+        "src": "folder with the handler, requirements.txt and any other code; required",
         "layer": "layer recipe the function will run on (a companion package); omit for a full one",
         "handler": "module.function (default handler.handler)",
         "out": "zip to write (default dist/<src folder>.zip)",
         "force": "rebuild the zip even if nothing changed",
         "no-binary": "comma-separated distributions to compile against /opt "
-        "(default rasterio,fiona,shapely,pyproj,gdal)",
+        "(default: matrix.toml's [python] compiled_against_opt)",
     },
 )
 @clean_errors
 def package_task(
     c: Any,
-    src: str,
-    gdal: str,
+    src: str | None = None,
+    gdal: str | None = None,
     python: str | None = None,
     target: str | None = None,
     layer: str | None = None,
@@ -215,29 +265,26 @@ def package_task(
     no_binary: str | None = None,
 ) -> None:
     """Build a function package: full (runs alone) or, with --layer, only what the layer lacks."""
-    matrix, line, tgt = _line_target(gdal, target)
+    folder = Path(_required(src, "--src", "examples/package"))
+    variant = resolve(gdal, target=target, python=python, recipe=layer, repository=repository)
     result = packaging.build_package(
-        matrix,
-        line,
-        tgt,
-        tgt.check_python(python),
-        Path(src),
-        layer_recipe=layer,
+        variant,
+        folder,
+        with_layer=layer is not None,
         handler=handler,
         out=Path(out) if out else None,
-        repo=repository,
         force=force,
         no_binary=no_binary,
     )
     print(f"wrote {result.zip_path} ({result.report.zipped or 0:,} bytes, {result.seconds:.1f} s)")
 
 
-@task(
+@plain_task(
     name="run",
     help={
         **{k: v for k, v in _PY_HELP.items() if k != "repository"},
-        "package": "the package zip (from `invoke package`)",
-        "event": "JSON file given to the handler as its event",
+        "package": "the package zip (from `invoke package`); required",
+        "event": "JSON file given to the handler as its event; required",
         "layer": "layer recipe to put at /opt (its zip from `invoke layer`)",
         "handler": "module.function (default handler.handler)",
         "env": "extra NAME=VALUE for the function (repeatable)",
@@ -247,9 +294,9 @@ def package_task(
 @clean_errors
 def run_task(
     c: Any,
-    package: str,
-    event: str,
-    gdal: str,
+    package: str | None = None,
+    event: str | None = None,
+    gdal: str | None = None,
     python: str | None = None,
     target: str | None = None,
     layer: str | None = None,
@@ -257,22 +304,21 @@ def run_task(
     env: list[str] | None = None,
 ) -> None:
     """Invoke a handler locally in the target's clean runtime; print its JSON result."""
-    _, line, tgt = _line_target(gdal, target)
-    py = tgt.check_python(python)
+    package_zip = Path(_required(package, "--package", "dist/package.zip"))
+    event_path = Path(_required(event, "--event", "examples/package/event.json"))
+    variant = resolve(gdal, target=target, python=python, recipe=layer)
     extra = {}
     for item in env or []:
         name, sep, value = item.partition("=")
         if not sep:
             raise GdalLambdaError(f"--env {item!r} is not NAME=VALUE")
         extra[name] = value
-    layer_zip = naming.layer_zip(line.name, py, layer, tgt.name) if layer else None
-    result = packaging.invoke_local(
-        images.client(),
-        tgt,
-        py,
-        Path(package),
-        Path(event),
-        layer_zip=layer_zip,
+    result = local.invoke_local(
+        None,
+        variant,
+        package_zip,
+        event_path,
+        layer_zip=variant.layer_zip() if layer else None,
         handler=handler,
         env=extra,
     )
@@ -288,7 +334,7 @@ def run_task(
     )
 
 
-@task(help={"write": "rewrite the driver table in README.md instead of printing it"})
+@plain_task(help={"write": "rewrite the driver table in README.md instead of printing it"})
 @clean_errors
 def drivers(c: Any, write: bool = False) -> None:
     """Print the expected-driver table (the data the tests check) or write it into README.md."""
@@ -514,17 +560,16 @@ def layers_prune(
 @clean_errors
 def push(
     c: Any,
-    gdal: str,
+    gdal: str | None = None,
     python: str | None = None,
     registry: str | None = None,
-    recipe: str = "geo",
+    recipe: str | None = None,
     target: str | None = None,
     repository: str | None = None,
 ) -> None:
     """Tag and push the gdal, python and layer images to a registry (docker login first)."""
-    pushing.push_images(
-        gdal, python, registry=registry, recipe=recipe, target=target, repo=repository
-    )
+    variant = resolve(gdal, target=target, python=python, recipe=recipe, repository=repository)
+    pushing.push_images(variant, registry=registry, env=os.environ)
 
 
 # <<< publish tasks

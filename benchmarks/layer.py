@@ -14,6 +14,7 @@ Prints:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -21,9 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from gdal_lambda import images, layer, naming, package, runtime, versions
+from gdal_lambda import assembly, containers, local, runtime, versions
+from gdal_lambda.variant import Variant
 
 ORIGINAL_ZIPPED_MB = 46.4
 ORIGINAL_UNZIPPED_MB = 136.9
@@ -51,20 +51,27 @@ def main() -> None:
     parser.add_argument("--python", default=None)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    matrix = versions.load_matrix()
-    line, target = matrix.line(args.gdal), matrix.target(args.target)
-    python = target.check_python(args.python)
-    zip_path = naming.layer_zip(line.name, python, "geo", target.name)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as measured
+    variant = Variant.resolve(
+        versions.load_matrix(),
+        line=args.gdal,
+        target=args.target,
+        python=args.python,
+        env=os.environ,
+    )
+    target, python = variant.target, variant.python
+    zip_path = variant.layer_zip()
     if not zip_path.is_file():
         raise SystemExit(
-            f"{zip_path} missing: run `invoke layer --gdal {line.name} --target {target.name}`"
+            f"{zip_path} missing: run `invoke layer --gdal {variant.line.name} "
+            f"--python {python} --target {target.name}`"
         )
-    cli = images.client()
+    cli = containers.client()
 
     with tempfile.TemporaryDirectory() as tmp:
         opt = Path(tmp) / "opt"
-        package.extract_zip(zip_path, opt)
-        report = layer.measure_tree(opt)
+        local.extract_zip(zip_path, opt)
+        report = assembly.measure_tree(opt)
         zipped = zip_path.stat().st_size / 1e6
         unzipped = report.unzipped / 1e6
         print(f"layer {zip_path.name}: {zipped:.1f} MB zipped, {unzipped:.1f} MB unzipped")
@@ -76,7 +83,7 @@ def main() -> None:
         # The deterministic zip against Info-ZIP on the same tree.
         t0 = time.perf_counter()
         ours = Path(tmp) / "ours.zip"
-        layer.write_zip(opt, ours)
+        assembly.write_zip(opt, ours)
         ours_s = time.perf_counter() - t0
         theirs = Path(tmp) / "theirs.zip"
         t0 = time.perf_counter()
@@ -91,14 +98,14 @@ def main() -> None:
 
         # Cold import: our layer vs PyPI's rasterio wheel, same runtime image.
         wheel_task = Path(tmp) / "wheel"
-        status, out = images.run_in(
+        ran = containers.run(
             cli,
             target.python_image(python),
             ["python3", "-m", "pip", "install", "-q", "--target", "/out", "rasterio"],
             volumes={str(wheel_task): {"bind": "/out", "mode": "rw"}},
         )
-        if status != 0:
-            raise SystemExit(f"pip install rasterio failed:\n{out[-2000:]}")
+        if ran.status != 0:
+            raise SystemExit(f"pip install rasterio failed:\n{ran.output[-2000:]}")
         ours_import = _import_time(cli, target, python, opt, None, args.runs)
         wheel_import = _import_time(cli, target, python, None, wheel_task, args.runs)
         print(

@@ -1,12 +1,7 @@
-"""Shared test setup: the tests/ folder is importable (httpserver), the repo's src/ too."""
+"""Shared test setup. gdal_lambda is installed (nox installs it; see the README); pytest puts
+this folder on sys.path for httpserver."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -11,10 +11,9 @@ jobs=$(nproc)
 # difference for I/O-bound GDAL work. No debug info: layers are stripped anyway.
 export CFLAGS="${CFLAGS:--O2 -g0}"
 export CXXFLAGS="${CXXFLAGS:--O2 -g0}"
-# Our own libraries first, for headers and for linking: the build OS has no -dev packages of
-# its own for these, but its pkg-config or CMake could still find a stray system copy.
-export CPPFLAGS="-I$PREFIX/include"
-export LDFLAGS="-L$PREFIX/lib"
+# Our own libraries are found through CMAKE_PREFIX_PATH and pkg-config, never through
+# CPPFLAGS/LDFLAGS: CMake takes an -L from LDFLAGS for an implicit link directory and then
+# leaves /opt/lib out of the build tree's RPATH, and PROJ's own tools fail to link.
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
 
 cmake_args=(

@@ -13,64 +13,29 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
 
 from . import naming
-from .errors import GdalLambdaError
+from .containers import client, image_exists, labels
+from .errors import GdalLambdaError, MissingImage
+from .project import project_root
 from .sources import Fetched, fetch_all
-from .versions import ROOT, Line, Matrix, Target
+from .sources import Settings as FetchSettings
+from .variant import Variant
+from .versions import Line, Matrix, Target
 
-DEFAULT_REPOSITORY = "gdal-lambda"
 LABEL_PREFIX = "org.gdal-lambda"
 TAIL_LINES = 30
 
-
-def repository(explicit: str | None = None) -> str:
-    return explicit or os.environ.get("GDAL_LAMBDA_REPOSITORY") or DEFAULT_REPOSITORY
+__all__ = ["client", "image_exists", "labels"]
 
 
-def tag(
-    line: Line | str,
-    target: Target,
-    *,
-    python: str | None = None,
-    recipe: str | None = None,
-    repo: str | None = None,
-) -> str:
-    """``<repo>:gdal3.13[-py3.12][-geo]`` for the default target, ``…-<target>`` for others."""
-    line_name = line if isinstance(line, str) else line.name
-    stem = naming.stem(line_name, python=python, recipe=recipe, target=target.name)
-    return f"{repository(repo)}:{stem}"
-
-
-def client() -> docker.DockerClient:
-    """A docker SDK client, or one clear error saying how to start the daemon."""
-    try:
-        cli = docker.from_env(timeout=600)
-        cli.ping()
-    except docker.errors.DockerException as exc:
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise GdalLambdaError(
-            f"cannot reach the Docker daemon at {where} ({reason[:160]}); start it "
-            "(`sudo systemctl start docker`, or `sudo dockerd &`) or set DOCKER_HOST"
-        ) from None
-    return cli
-
-
-def image_exists(cli: docker.DockerClient, ref: str) -> bool:
-    try:
-        cli.images.get(ref)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
-def labels(cli: docker.DockerClient, ref: str) -> dict[str, str]:
-    return dict(cli.images.get(ref).labels or {})
+def require(cli: docker.DockerClient, variant: Variant, kind: str, ref: str) -> None:
+    """Raise MissingImage(variant, kind, ref) unless the image exists locally."""
+    if not image_exists(cli, ref):
+        raise MissingImage(variant, kind, f"image {ref}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -87,7 +52,7 @@ def build_context(dockerfile: Path, extra: Iterable[tuple[Path, str]] = ()) -> I
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-ctx.") as tmp:
         ctx = Path(tmp)
         shutil.copy2(dockerfile, ctx / "Dockerfile")
-        shutil.copytree(ROOT / "scripts", ctx / "scripts")
+        shutil.copytree(project_root() / "scripts", ctx / "scripts")
         for src, name in extra:
             dest = ctx / name
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -181,13 +146,10 @@ def stream_build(
     return BuildResult(image_id=image_id, tag=tag)
 
 
-def _ensure_base(cli: docker.DockerClient, target: Target, image: str) -> None:
+def _ensure_base(cli: docker.DockerClient, variant: Variant, image: str) -> None:
     """Stand-in bases are local: say how to make one instead of letting the build try to pull."""
-    if target.is_standin and not image_exists(cli, image):
-        raise GdalLambdaError(
-            f"stand-in base image {image} does not exist: run `invoke build.standin "
-            f"--target {target.name}` first"
-        )
+    if variant.target.is_standin:
+        require(cli, variant, "standin", image)
 
 
 def provenance_labels(line: Line, target: Target, fetched: dict[str, Fetched]) -> dict[str, str]:
@@ -200,78 +162,76 @@ def provenance_labels(line: Line, target: Target, fetched: dict[str, Fetched]) -
 
 
 def build_gdal(
-    matrix: Matrix,
-    line: Line,
-    target: Target,
+    variant: Variant,
     *,
-    repo: str | None = None,
     echo: Callable[[str], None] | None = None,
     show_progress: bool = True,
+    fetch_settings: FetchSettings | None = None,
 ) -> BuildResult:
     """Fetch and verify the stack's and the line's sources, then build ``<repo>:gdal<line>``."""
+    line, target = variant.line, variant.target
     cli = client()
-    _ensure_base(cli, target, target.gdal_base)
-    fetched = fetch_all(list(matrix.components(line).values()), show_progress=show_progress)
+    _ensure_base(cli, variant, target.gdal_base)
+    fetched = fetch_all(
+        list(variant.matrix.components(line).values()),
+        show_progress=show_progress,
+        settings=fetch_settings,
+    )
     buildargs = {"BASE_IMAGE": target.gdal_base}
-    ref = tag(line, target, repo=repo)
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-missing.") as tmp:
         extra = _source_files(fetched, Path(tmp))
-        with build_context(ROOT / "docker" / "gdal" / "Dockerfile", extra) as ctx:
+        dockerfile = project_root() / "docker" / "gdal" / "Dockerfile"
+        with build_context(dockerfile, extra) as ctx:
             return stream_build(
                 cli,
                 context=ctx,
-                tag=ref,
+                tag=variant.gdal_tag,
                 buildargs=buildargs,
                 labels=provenance_labels(line, target, fetched),
                 echo=echo,
             )
 
 
-def _require(cli: docker.DockerClient, ref: str, hint: str) -> None:
-    if not image_exists(cli, ref):
-        raise GdalLambdaError(f"image {ref} does not exist: run `{hint}` first")
-
-
-def build_python(
-    line: Line,
-    target: Target,
-    python: str,
-    *,
-    repo: str | None = None,
-    overrides: dict[str, str] | None = None,
-    echo: Callable[[str], None] | None = None,
-) -> BuildResult:
+def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None) -> BuildResult:
     """Build ``<repo>:gdal<line>-py<python>``: the Lambda Python base, /opt, compilers, numpy.
 
-    ``overrides`` (a matrix overlay's requirement_overrides) re-pin its build tools too."""
+    A matrix overlay's requirement_overrides re-pin its build tools too."""
+    target, python = variant.target, variant.python
     cli = client()
-    gdal_ref = tag(line, target, repo=repo)
-    _require(cli, gdal_ref, f"invoke build.gdal --version {line.name} --target {target.name}")
-    _ensure_base(cli, target, target.python_image(python))
+    gdal_ref = variant.gdal_tag
+    require(cli, variant, "gdal", gdal_ref)
+    _ensure_base(cli, variant, target.python_image(python))
     buildargs = {
         "GDAL_IMAGE": gdal_ref,
         "PYTHON_BASE": target.python_image(python),
         "PYTHON_VERSION": python,
     }
-    ref = tag(line, target, python=python, repo=repo)
     # The GDAL image's provenance labels travel on: the Python and layer images (and the
     # manifests made from them) say which tarballs their /opt came from.
     provenance = {k: v for k, v in labels(cli, gdal_ref).items() if k.startswith(LABEL_PREFIX)}
+    root = project_root()
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pyreq.") as tmp:
         requirements = Path(tmp) / "requirements.txt"
-        text = (ROOT / "docker" / "python" / "requirements.txt").read_text(encoding="utf-8")
-        requirements.write_text(override_pins(text, overrides or {}), encoding="utf-8")
+        text = (root / "docker" / "python" / "requirements.txt").read_text(encoding="utf-8")
+        overrides = variant.matrix.requirement_overrides
+        requirements.write_text(override_pins(text, overrides), encoding="utf-8")
         extra = [(requirements, "docker/python/requirements.txt")]
-        with build_context(ROOT / "docker" / "python" / "Dockerfile", extra) as ctx:
+        with build_context(root / "docker" / "python" / "Dockerfile", extra) as ctx:
             return stream_build(
-                cli, context=ctx, tag=ref, buildargs=buildargs, labels=provenance, echo=echo
+                cli,
+                context=ctx,
+                tag=variant.python_tag,
+                buildargs=buildargs,
+                labels=provenance,
+                echo=echo,
             )
 
 
-def recipe_dir(recipe: str) -> Path:
+def recipe_dir(recipe: str, root: Path | None = None) -> Path:
     """``layers/<recipe>/``, checked: a recipe is a folder with a Dockerfile and requirements."""
-    folder = ROOT / "layers" / recipe
-    known = sorted(p.name for p in (ROOT / "layers").iterdir() if p.is_dir())
+    layers = (root if root is not None else project_root()) / "layers"
+    folder = layers / recipe
+    known = sorted(p.name for p in layers.iterdir() if p.is_dir())
     if not folder.is_dir():
         raise GdalLambdaError(f"unknown layer recipe {recipe!r}: recipes are {', '.join(known)}")
     if not (folder / "Dockerfile").is_file():
@@ -283,55 +243,67 @@ def recipe_dir(recipe: str) -> Path:
     return folder
 
 
-def build_layer(
-    line: Line,
-    target: Target,
-    python: str,
-    recipe: str = "geo",
-    *,
-    repo: str | None = None,
-    overrides: dict[str, str] | None = None,
-    build_constraints: dict[str, list[str]] | None = None,
-    echo: Callable[[str], None] | None = None,
-) -> BuildResult:
+def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) -> BuildResult:
     """Build ``<repo>:gdal<line>-py<python>-<recipe>`` from ``layers/<recipe>/``.
 
     The recipe's context also receives ``isolated.txt`` and ``build-constraints.txt`` (both
-    empty unless a matrix overlay sets ``build_constraints``): see :func:`split_isolated`."""
+    empty unless a matrix overlay sets ``build_constraints``): see :func:`split_isolated`.
+    The distributions compiled against /opt (matrix.toml's ``compiled_against_opt``) are its
+    NO_BINARY build argument."""
+    matrix, recipe = variant.matrix, variant.recipe
     folder = recipe_dir(recipe)
     cli = client()
-    python_ref = tag(line, target, python=python, repo=repo)
-    _require(
-        cli,
-        python_ref,
-        f"invoke build.python --gdal {line.name} --python {python} --target {target.name}",
-    )
-    ref = tag(line, target, python=python, recipe=recipe, repo=repo)
+    python_ref = variant.python_tag
+    require(cli, variant, "python", python_ref)
+    build_constraints = matrix.build_constraints
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-recipe.") as tmp:
         ctx = Path(tmp) / recipe
         shutil.copytree(folder, ctx)
         isolated: list[str] = []
         for requirements in sorted(ctx.glob("requirements*.txt")):
-            text = override_pins(requirements.read_text(encoding="utf-8"), overrides or {})
-            shared, moved = split_isolated(text, build_constraints or {})
+            text = override_pins(
+                requirements.read_text(encoding="utf-8"), matrix.requirement_overrides
+            )
+            shared, moved = split_isolated(text, build_constraints)
             requirements.write_text(shared, encoding="utf-8")
             isolated.extend(moved)
         (ctx / "isolated.txt").write_text("".join(f"{r}\n" for r in isolated), encoding="utf-8")
-        constraints = sorted({c for cs in (build_constraints or {}).values() for c in cs})
+        constraints = sorted({c for cs in build_constraints.values() for c in cs})
         (ctx / "build-constraints.txt").write_text(
             "".join(f"{c}\n" for c in constraints), encoding="utf-8"
         )
         return stream_build(
-            cli, context=ctx, tag=ref, buildargs={"PYTHON_IMAGE": python_ref}, echo=echo
+            cli,
+            context=ctx,
+            tag=variant.layer_tag,
+            buildargs={
+                "PYTHON_IMAGE": python_ref,
+                "NO_BINARY": ",".join(matrix.compiled_against_opt),
+            },
+            echo=echo,
         )
 
 
 def override_pins(requirements: str, overrides: dict[str, str]) -> str:
     """Replace ``name==version`` pins (markers kept) by the matrix overlay's versions."""
-    for name, version in overrides.items():
-        pattern = re.compile(rf"^({re.escape(name)})\s*==\s*[^;\s]+", re.IGNORECASE | re.MULTILINE)
-        requirements = pattern.sub(rf"\g<1>=={version}", requirements)
-    return requirements
+    wanted = {naming.distribution_name(name): version for name, version in overrides.items()}
+    out: list[str] = []
+    for raw in requirements.splitlines(keepends=True):
+        req = naming.requirement(raw)
+        version = wanted.get(naming.distribution_name(req.name)) if req else None
+        pins = [spec for spec in req.specifier if spec.operator == "=="] if req else []
+        if req is None or version is None or len(pins) != 1:
+            out.append(raw)
+            continue
+        # Rebuilt from the parsed parts; the marker, spacing and line ending stay as written.
+        head, sep, tail = raw.partition(";")
+        if not sep:
+            tail = head[len(head.rstrip()) :]
+            head = ""
+        space = head[len(head.rstrip()) :]
+        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        out.append(f"{req.name}{extras}=={version}{space}{sep}{tail}")
+    return "".join(out)
 
 
 def split_isolated(
@@ -347,12 +319,8 @@ def split_isolated(
     kept: list[str] = []
     moved: list[str] = []
     for raw in requirements.splitlines(keepends=True):
-        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", raw)
-        if (
-            match
-            and not raw.lstrip().startswith("-")
-            and naming.distribution_name(match.group(1)) in wanted
-        ):
+        req = naming.requirement(raw)
+        if req is not None and naming.distribution_name(req.name) in wanted:
             moved.append(raw.strip())
         else:
             kept.append(raw)
@@ -397,7 +365,7 @@ def make_standin(target: Target, *, force: bool = False) -> str:
     if image_exists(cli, target.gdal_base) and not force:
         print(f"{target.gdal_base} already exists (use --force to make it again)")
         return target.gdal_base
-    script = ROOT / "scripts" / "make-standin.sh"
+    script = project_root() / "scripts" / "make-standin.sh"
     assert target.standin_suite is not None
     result = subprocess.run(
         ["bash", str(script), target.standin_suite, target.gdal_base], check=False
@@ -405,25 +373,3 @@ def make_standin(target: Target, *, force: bool = False) -> str:
     if result.returncode != 0:
         raise GdalLambdaError(f"making stand-in {target.gdal_base} failed (see the lines above)")
     return target.gdal_base
-
-
-def run_in(
-    cli: docker.DockerClient,
-    image: str,
-    command: list[str],
-    **kwargs: Any,
-) -> tuple[int, str]:
-    """Run a command in a throw-away container; return its exit code and combined output.
-
-    The command's first word becomes the entrypoint: the Lambda base images have an entrypoint
-    of their own (the runtime bootstrap) that would otherwise wrap it.
-    """
-    container = cli.containers.run(
-        image, command[1:], entrypoint=command[:1], detach=True, **kwargs
-    )
-    try:
-        result = container.wait()
-        output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-    finally:
-        container.remove(force=True)
-    return int(result.get("StatusCode", 1)), output

@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .versions import ROOT
+from packaging.requirements import InvalidRequirement, Requirement
 
-DIST = ROOT / "dist"
+from .project import project_root
+
 DEFAULT_TARGET = "al2023"
 
 
@@ -40,7 +41,9 @@ def layer_zip(
     dist: Path | None = None,
 ) -> Path:
     """``dist/gdal3.13-py3.12-geo.zip``: where `invoke layer` writes and `invoke publish` reads."""
-    return (dist or DIST) / f"{stem(line, python=python, recipe=recipe, target=target)}.zip"
+    return (
+        dist if dist is not None else dist_dir()
+    ) / f"{stem(line, python=python, recipe=recipe, target=target)}.zip"
 
 
 def layer_name(line: str, python: str, recipe: str = "geo", arch: str = "x86_64") -> str:
@@ -54,3 +57,25 @@ def layer_name(line: str, python: str, recipe: str = "geo", arch: str = "x86_64"
 def distribution_name(name: str) -> str:
     """A Python distribution name in its canonical form (PEP 503): ``PyProj_x`` -> ``pyproj-x``."""
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement(line: str) -> Requirement | None:
+    """The requirement on a requirements-file line; None for comments, options and blanks."""
+    text = line.split(" #", 1)[0].strip()
+    if not text or text.startswith(("#", "-")):
+        return None
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
+
+def dist_dir() -> Path:
+    """``dist/`` in the checkout: where zips are written."""
+    return project_root() / "dist"
+
+
+def __getattr__(name: str) -> Path:
+    if name == "DIST":
+        return dist_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,7 @@
-"""Function packages: full (runs with no layer) or layer companion (only what a layer lacks),
-and local invocation of a handler in the clean runtime.
+"""Function packages: full (runs with no layer) or layer companion (only what a layer lacks).
 
 Both kinds share the layer's assembly (scripts/assemble.sh), ELF checks, deterministic zip and
-size report (gdal_lambda.layer).
+size report (gdal_lambda.assembly). Running a handler locally is gdal_lambda.local.
 """
 
 from __future__ import annotations
@@ -10,10 +9,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import re
-import shutil
-import stat
 import tempfile
 import time
 import zipfile
@@ -22,26 +18,24 @@ from pathlib import Path
 
 import docker
 
-from . import images, naming
-from .errors import GdalLambdaError
-from .fsutil import atomic_write_text
-from .layer import (
+from . import containers, images, naming
+from .assembly import (
     LAMBDA_UNZIPPED_LIMIT,
     MB,
     SizeReport,
-    check_limits,
-    collect_tree,
-    finish_tree,
+    assemble,
     gdal_provenance,
-    measure_tree,
     print_report,
-    tar_of,
     write_manifest,
-    write_zip,
+    zip_tree,
 )
+from .errors import GdalLambdaError
+from .fsutil import atomic_write_text
 from .policy import PUBLIC_PREFIXES
-from .runtime import TASK_ROOT, data_env, run_clean
-from .versions import ROOT, Line, Matrix, Target
+from .project import project_root
+from .runtime import TASK_ROOT
+from .sources import cache_dir
+from .variant import Variant
 
 # Files in a source folder that describe the function rather than belong to it.
 NOT_CODE = re.compile(r"^(requirements.*\.txt|event.*\.json|README.*|\..*|__pycache__)$")
@@ -88,11 +82,12 @@ def check_handler(src: Path, handler: str) -> None:
     raise GdalLambdaError(f"handler {handler!r}: {path.name} defines no top-level {function}()")
 
 
-def package_zip(src: Path, target: Target, out: Path | None = None) -> Path:
+def package_zip(src: Path, variant: Variant, out: Path | None = None) -> Path:
     if out is not None:
         return out
+    target = variant.target
     suffix = "" if target.name == naming.DEFAULT_TARGET else f"-{target.name}"
-    return naming.DIST / f"{src.resolve().name}{suffix}.zip"
+    return naming.dist_dir() / f"{src.resolve().name}{suffix}.zip"
 
 
 def _code_files(src: Path) -> list[Path]:
@@ -113,10 +108,10 @@ def _layer_facts(cli: docker.DockerClient, image: str) -> tuple[dict[str, str], 
         "libs = sorted(p.name for p in pathlib.Path('/opt/lib').iterdir())\n"
         "print(json.dumps({'dists': d, 'libs': libs}))\n"
     )
-    code, out = images.run_in(cli, image, ["python3", "-c", script])
-    if code != 0:
-        raise GdalLambdaError(f"could not read the layer in {image}: {out.strip()[-300:]}")
-    facts = json.loads(out.strip().splitlines()[-1])
+    ran = containers.run(cli, image, ["python3", "-c", script])
+    if ran.status != 0:
+        raise GdalLambdaError(f"could not read the layer in {image}: {ran.output.strip()[-300:]}")
+    facts = json.loads(ran.output.strip().splitlines()[-1])
     return facts["dists"], set(facts["libs"])
 
 
@@ -135,19 +130,13 @@ def check_conflicts(
         "--dry-run --quiet --disable-pip-version-check --report /tmp/report.json "
         "-r /tmp/gdal-lambda/requirements.txt >&2; cat /tmp/report.json"
     )
-    container = cli.containers.create(image, ["-c", script], entrypoint=["bash"])
-    try:
-        container.put_archive("/tmp", tar_of({"gdal-lambda/requirements.txt": text.encode()}))
-        container.start()
-        status = container.wait()
-        stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-        stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-    finally:
-        container.remove(force=True)
-    if status.get("StatusCode", 1) != 0:
-        tail = "\n".join(f"    {line}" for line in stderr.strip().splitlines()[-12:])
+    ran = containers.run(
+        cli, image, ["bash", "-c", script], files={"gdal-lambda/requirements.txt": text.encode()}
+    )
+    if ran.status != 0:
+        tail = "\n".join(f"    {line}" for line in ran.stderr.strip().splitlines()[-12:])
         raise GdalLambdaError(f"pip could not resolve {requirements}:\n{tail}")
-    report = json.loads(stdout)
+    report = json.loads(ran.stdout)
     layer = {
         naming.distribution_name(name): (name, version) for name, version in layer_dists.items()
     }
@@ -158,9 +147,8 @@ def check_conflicts(
             wanted = [
                 line.strip()
                 for line in text.splitlines()
-                if re.match(rf"^\s*{re.escape(meta.get('name', ''))}\b", line, re.IGNORECASE)
-                or naming.distribution_name(re.split(r"[\s<>=!~;\[]", line.strip())[0] or "-")
-                == name
+                if (req := naming.requirement(line)) is not None
+                and naming.distribution_name(req.name) == name
             ]
             asked = wanted[0] if wanted else f"a dependency needing {meta.get('name')}"
             raise GdalLambdaError(
@@ -171,49 +159,38 @@ def check_conflicts(
 
 
 def build_package(
-    matrix: Matrix,
-    line: Line,
-    target: Target,
-    python: str,
+    variant: Variant,
     src: Path,
     *,
-    layer_recipe: str | None = None,
+    with_layer: bool = False,
     handler: str = "handler.handler",
     out: Path | None = None,
-    repo: str | None = None,
     force: bool = False,
     no_binary: str | None = None,
 ) -> PackageResult:
-    """Build a full package (``layer_recipe`` None) or a layer companion from ``src``.
+    """Build a full package, or (``with_layer``) a companion of the variant's layer recipe.
 
     ``no_binary``: the distributions compiled against /opt instead of taken as wheels
-    (default: docker/package/Dockerfile's NO_BINARY, the packages that link GDAL/GEOS/PROJ)."""
+    (default: matrix.toml's compiled_against_opt, the packages that link GDAL/GEOS/PROJ)."""
     start = time.monotonic()
     check_handler(src, handler)
-    dest = package_zip(src, target, out)
-    cli = images.client()
-    if layer_recipe:
-        base = images.tag(line, target, python=python, recipe=layer_recipe, repo=repo)
-        hint = (
-            f"invoke build.layer --gdal {line.name} --python {python} --recipe {layer_recipe} "
-            f"--target {target.name}"
-        )
-    else:
-        base = images.tag(line, target, python=python, repo=repo)
-        hint = f"invoke build.python --gdal {line.name} --python {python} --target {target.name}"
-    if not images.image_exists(cli, base):
-        raise GdalLambdaError(f"image {base} does not exist: run `{hint}` first")
+    dest = package_zip(src, variant, out)
+    cli = containers.client()
+    recipe = variant.recipe if with_layer else None
+    base = variant.layer_tag if with_layer else variant.python_tag
+    images.require(cli, variant, "layer" if with_layer else "python", base)
 
     requirements = src / "requirements.txt"
     layer_dists: dict[str, str] = {}
     layer_libs: set[str] = set()
-    if layer_recipe:
+    if recipe:
         layer_dists, layer_libs = _layer_facts(cli, base)
         if requirements.is_file():
-            _cached_conflict_check(cli, base, requirements, layer_dists, layer_recipe)
+            _cached_conflict_check(cli, base, requirements, layer_dists, recipe)
 
-    stem = naming.stem(line.name, python=python, recipe=layer_recipe, target=target.name)
-    ref = f"{images.repository(repo)}:package-{_slug(src)}-{stem}"
+    if no_binary is None:
+        no_binary = ",".join(variant.matrix.compiled_against_opt)
+    ref = f"{variant.repository}:package-{_slug(src)}-{variant.stem(recipe=with_layer)}"
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pkgctx.") as tmp:
         extra: list[tuple[Path, str]] = [
             (p, f"code/{p.relative_to(src).as_posix()}") for p in _code_files(src)
@@ -221,7 +198,8 @@ def build_package(
         req = Path(tmp) / "requirements.txt"
         req.write_bytes(requirements.read_bytes() if requirements.is_file() else b"")
         extra.append((req, "requirements.txt"))
-        with images.build_context(ROOT / "docker" / "package" / "Dockerfile", extra) as ctx:
+        dockerfile = project_root() / "docker" / "package" / "Dockerfile"
+        with images.build_context(dockerfile, extra) as ctx:
             (ctx / "code").mkdir(exist_ok=True)
             built = images.stream_build(
                 cli,
@@ -229,13 +207,13 @@ def build_package(
                 tag=ref,
                 buildargs={
                     "BASE_IMAGE": base,
-                    "MODE": "layer" if layer_recipe else "full",
-                    **({"NO_BINARY": no_binary} if no_binary else {}),
+                    "MODE": "layer" if recipe else "full",
+                    "NO_BINARY": no_binary,
                 },
             )
 
     stamp = dest.with_name(f".{dest.name}.build.json")
-    fingerprint = {"image": built.image_id, "handler": handler, "layer": layer_recipe}
+    fingerprint = {"image": built.image_id, "handler": handler, "layer": recipe}
     if not force and dest.is_file() and stamp.is_file():
         try:
             recorded = json.loads(stamp.read_text())
@@ -248,38 +226,42 @@ def build_package(
                 dest, report, recorded.get("bundled", []), True, time.monotonic() - start
             )
 
-    # A companion package runs beside the layer: the layer's public libraries (libgdal, libproj,
-    # libgeos_c keep their names when grafted) are there at /opt/lib.
-    provided = {name for name in layer_libs if name.startswith(PUBLIC_PREFIXES)}
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pkg.") as tmp:
         tree = Path(tmp) / "task"
-        collect_tree(cli, ref, STAGING, tree, python_dir=".")
-        checked = finish_tree(matrix, tree, TASK_ROOT, target, provided=provided)
-        bundled = sorted(checked.bundled.values())
-        if not layer_recipe:
+        assembled = assemble(
+            cli,
+            ref,
+            STAGING,
+            tree,
+            mount=TASK_ROOT,
+            runs_on=[variant],
+            # A companion package runs beside the layer: only the layer's public libraries
+            # (libgdal, libproj, libgeos_c keep their names when grafted) are there by name.
+            provided={name for name in layer_libs if name.startswith(PUBLIC_PREFIXES)},
+            python_dir=".",
+        )
+        bundled = assembled.bundled
+        if not recipe:
             write_manifest(
                 tree,
                 {
                     "package": dest.stem,
-                    "target": target.name,
-                    "python": python,
-                    "line": line.name,
-                    "components": gdal_provenance(images.labels(cli, base)),
-                    "bundled_libraries": checked.bundled,
-                    "satisfies_policies": checked.satisfies,
+                    "target": variant.target.name,
+                    "python": variant.python,
+                    "line": variant.line.name,
+                    "components": gdal_provenance(containers.labels(cli, base)),
+                    "bundled_libraries": bundled,
+                    "satisfies_policies": assembled.satisfies,
                 },
             )
-        report = measure_tree(tree)
         budget = LAMBDA_UNZIPPED_LIMIT
         what = f"package {dest.name}"
-        if layer_recipe:
-            layer_size = _layer_unzipped(line, target, python, layer_recipe)
+        if recipe:
+            layer_size = _layer_unzipped(variant)
             if layer_size is not None:
                 budget -= layer_size
-                what += f" (with layer {layer_recipe}: {layer_size / MB:.1f} MB)"
-        check_limits(report, what, budget=budget)
-        write_zip(tree, dest)
-        report.zipped = dest.stat().st_size
+                what += f" (with layer {recipe}: {layer_size / MB:.1f} MB)"
+        report = zip_tree(tree, dest, what, budget=budget)
     atomic_write_text(
         stamp,
         json.dumps(
@@ -304,8 +286,6 @@ def _cached_conflict_check(
     recipe: str,
 ) -> None:
     """The resolution needs the index; remember a passing one per (requirements, layer image)."""
-    from .sources import cache_dir
-
     key = hashlib.sha256(requirements.read_bytes() + cli.images.get(image).id.encode()).hexdigest()
     marker = cache_dir() / "resolved" / key
     if marker.is_file():
@@ -314,8 +294,8 @@ def _cached_conflict_check(
     atomic_write_text(marker, "ok\n")
 
 
-def _layer_unzipped(line: Line, target: Target, python: str, recipe: str) -> int | None:
-    path = naming.layer_zip(line.name, python, recipe, target.name)
+def _layer_unzipped(variant: Variant) -> int | None:
+    path = variant.layer_zip()
     if not path.is_file():
         return None
     with zipfile.ZipFile(path) as zf:
@@ -327,132 +307,5 @@ def _slug(src: Path) -> str:
 
 
 def _sha(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ------------------------------------------------------------------------------------------------
-# Local invocation
-
-
-def extract_zip(archive: Path, dest: Path) -> None:
-    """Unpack a zip the way Lambda does: modes kept, symbolic links restored as links."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            path = dest / info.filename
-            if not path.resolve().is_relative_to(dest.resolve()):
-                raise GdalLambdaError(f"{archive}: entry {info.filename!r} escapes the archive")
-            mode = info.external_attr >> 16
-            if info.is_dir():
-                path.mkdir(parents=True, exist_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if stat.S_ISLNK(mode):
-                os.symlink(zf.read(info).decode(), path)
-                continue
-            with zf.open(info) as src, path.open("wb") as out:
-                shutil.copyfileobj(src, out)
-            path.chmod(stat.S_IMODE(mode) or 0o644)
-
-
-BOOTSTRAP = r"""
-import importlib, json, os, sys, time, traceback, uuid
-
-class LambdaContext:
-    def __init__(self, timeout_ms):
-        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = "arn:aws:lambda:%s:000000000000:function:%s" % (
-            os.environ["AWS_REGION"], self.function_name)
-        self.memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = "/aws/lambda/" + self.function_name
-        self.log_stream_name = time.strftime("%Y/%m/%d") + "/[$LATEST]local"
-        self.identity = None
-        self.client_context = None
-        self._deadline = time.monotonic() + timeout_ms / 1000.0
-
-    def get_remaining_time_in_millis(self):
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
-event = json.loads(os.environ["GDAL_LAMBDA_EVENT"])
-context = LambdaContext(int(os.environ.get("GDAL_LAMBDA_TIMEOUT_MS", "30000")))
-try:
-    function = getattr(importlib.import_module(module_name), function_name)
-    result = function(event, context)
-    sys.stdout.write("\n@@gdal-lambda-result@@" + json.dumps(result) + "\n")
-except Exception as exc:
-    sys.stdout.write("\n@@gdal-lambda-error@@" + json.dumps({
-        "errorType": type(exc).__name__,
-        "errorMessage": str(exc),
-        "stackTrace": traceback.format_exc(),
-    }) + "\n")
-    sys.exit(1)
-"""
-
-
-@dataclass
-class Invocation:
-    ok: bool
-    result: object
-    error: dict[str, str] | None
-    log: str
-
-
-def invoke_local(
-    cli: docker.DockerClient,
-    target: Target,
-    python: str,
-    package: Path,
-    event_path: Path,
-    *,
-    layer_zip: Path | None = None,
-    handler: str = "handler.handler",
-    env: dict[str, str] | None = None,
-) -> Invocation:
-    """Run ``handler`` from ``package`` (and ``layer_zip`` at /opt) in the clean runtime."""
-    if not package.is_file():
-        raise GdalLambdaError(f"package {package} does not exist: build it with `invoke package`")
-    if layer_zip is not None and not layer_zip.is_file():
-        raise GdalLambdaError(f"layer zip {layer_zip} does not exist: build it with `invoke layer`")
-    try:
-        event = json.loads(event_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GdalLambdaError(f"event file {event_path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise GdalLambdaError(
-            f"event file {event_path} is not JSON: line {exc.lineno}: {exc.msg}"
-        ) from None
-    with tempfile.TemporaryDirectory(prefix="gdal-lambda-run.") as tmp:
-        task = Path(tmp) / "task"
-        extract_zip(package, task)
-        opt = None
-        if layer_zip is not None:
-            opt = Path(tmp) / "opt"
-            extract_zip(layer_zip, opt)
-        environment = {
-            **(data_env("/opt") if layer_zip is not None else data_env(TASK_ROOT)),
-            "_HANDLER": handler,
-            "AWS_LAMBDA_FUNCTION_NAME": package.stem,
-            "GDAL_LAMBDA_EVENT": json.dumps(event),
-            **(env or {}),
-        }
-        code, log = run_clean(
-            cli, target, python, ["python3", "-c", BOOTSTRAP], opt=opt, task=task, env=environment
-        )
-    for marker, ok in (("@@gdal-lambda-result@@", True), ("@@gdal-lambda-error@@", False)):
-        if marker in log:
-            before, _, payload = log.rpartition(marker)
-            data = json.loads(payload.strip().splitlines()[0])
-            return Invocation(ok, data if ok else None, None if ok else data, before)
-    return Invocation(
-        False,
-        None,
-        {"errorType": "Runtime.ExitError", "errorMessage": f"exit {code}", "stackTrace": ""},
-        log,
-    )
+        return hashlib.file_digest(handle, "sha256").hexdigest()

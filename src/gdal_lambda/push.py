@@ -1,6 +1,7 @@
 """Pushing the images (gdal, python, layer) to a registry through the docker SDK.
 
-    push_images("3.13", "3.12", registry="ghcr.io/acme")
+    push_images(Variant.resolve(matrix, line="3.13", python="3.12", env=os.environ),
+                registry="ghcr.io/acme", env=os.environ)
     # gdal-lambda:gdal3.13            -> ghcr.io/acme/gdal-lambda:gdal3.13
     # gdal-lambda:gdal3.13-py3.12     -> ghcr.io/acme/gdal-lambda:gdal3.13-py3.12
     # gdal-lambda:gdal3.13-py3.12-geo -> ghcr.io/acme/gdal-lambda:gdal3.13-py3.12-geo
@@ -16,26 +17,25 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker
+import docker.auth
 import docker.errors
+import docker.utils
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from . import images, naming
-from .errors import GdalLambdaError
-from .versions import load_matrix
+from . import containers
+from .errors import GdalLambdaError, MissingImage
+from .variant import Variant
 
 ENV_REGISTRY = "GDAL_LAMBDA_REGISTRY"
 ENV_USERNAME = "GDAL_LAMBDA_REGISTRY_USERNAME"
 ENV_PASSWORD = "GDAL_LAMBDA_REGISTRY_PASSWORD"
-_REGISTRY = re.compile(
-    r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d+)?)"
-    r"(?P<path>(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)$"
-)
 _AUTH = re.compile(
     r"unauthori[sz]ed|authentication required|no basic auth credentials|access.*denied"
     r"|denied: |\b401\b|\b403\b|forbidden",
@@ -48,7 +48,7 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 @dataclass(frozen=True)
 class Image:
     local: str  # <repo>:<tag>
-    build_hint: str  # the task that makes it
+    kind: str  # the step that makes it: gdal, python or layer (see errors.MissingArtifact)
 
 
 @dataclass
@@ -59,11 +59,27 @@ class Pushed:
     layers: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (current, total)
 
 
+def _valid_component(part: str) -> bool:
+    """A repository path component: lower-case letters and digits, '.', '_' or '-' inside."""
+    core = part.replace(".", "").replace("_", "").replace("-", "")
+    return bool(part) and part == part.lower() and core.isalnum() and core.isascii()
+
+
 def registry_host(registry: str) -> str:
-    """Check ``<host>[:port][/namespace...]`` and return the host part."""
-    match = _REGISTRY.match(registry.strip().rstrip("/"))
-    host = match.group("host") if match else ""
-    if not match or not ("." in host or ":" in host or host == "localhost"):
+    """Check ``<host>[:port][/namespace...]`` and return the host part.
+
+    The host/namespace split is the docker SDK's (``docker.auth.resolve_repository_name``): a
+    first component with a '.' or ':', or ``localhost``, is a host; without one it would be
+    Docker Hub, which must be named (docker.io/acme)."""
+    text = registry.strip().rstrip("/")
+    bare = "/" not in text  # a host alone (localhost:5000): ask about a name below it
+    try:
+        host, namespace = docker.auth.resolve_repository_name(f"{text}/x" if bare else text)
+    except docker.errors.InvalidRepository:
+        host, namespace = "", ""
+    parts = [] if bare else namespace.split("/")
+    explicit = bool(host) and text.startswith(f"{host}/" if not bare else host)
+    if not explicit or not all(_valid_component(p) for p in parts):
         raise GdalLambdaError(
             f"registry {registry!r} is not <host>/<namespace>: e.g. ghcr.io/acme, "
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/gdal, docker.io/acme, localhost:5000"
@@ -73,44 +89,22 @@ def registry_host(registry: str) -> str:
 
 def remote_ref(registry: str, local: str) -> tuple[str, str]:
     """``(<registry>/<name>, <tag>)`` for a local ``[path/]name:tag``."""
-    repository, _, tag = local.rpartition(":")
+    repository, tag = docker.utils.parse_repository_tag(local)
     name = repository.rsplit("/", 1)[-1]
-    return f"{registry.strip().rstrip('/')}/{name}", tag
+    return f"{registry.strip().rstrip('/')}/{name}", tag or "latest"
 
 
-def images_for(
-    line: str,
-    python: str,
-    recipe: str = "geo",
-    target: str | None = None,
-    repo: str | None = None,
-) -> list[Image]:
-    """The three images of (line, python, recipe, target), each with the task that builds it."""
-    matrix = load_matrix()
-    matrix.line(line)
-    tgt = matrix.target(target)
-    python = tgt.check_python(python)
-    suffix = f" --target {tgt.name}" if tgt.name != naming.DEFAULT_TARGET else ""
-    repo_opt = f" --repository {repo}" if repo else ""
+def images_for(variant: Variant) -> list[Image]:
+    """The three images of a variant, each with the kind of step that builds it."""
     return [
-        Image(
-            images.tag(line, tgt, repo=repo),
-            f"invoke build.gdal --version {line}{suffix}{repo_opt}",
-        ),
-        Image(
-            images.tag(line, tgt, python=python, repo=repo),
-            f"invoke build.python --gdal {line} --python {python}{suffix}{repo_opt}",
-        ),
-        Image(
-            images.tag(line, tgt, python=python, recipe=recipe, repo=repo),
-            f"invoke build.layer --gdal {line} --python {python} --recipe {recipe}"
-            f"{suffix}{repo_opt}",
-        ),
+        Image(variant.gdal_tag, "gdal"),
+        Image(variant.python_tag, "python"),
+        Image(variant.layer_tag, "layer"),
     ]
 
 
-def auth_from_env() -> dict[str, str] | None:
-    user, password = os.environ.get(ENV_USERNAME), os.environ.get(ENV_PASSWORD)
+def auth_from_env(env: Mapping[str, str]) -> dict[str, str] | None:
+    user, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
     if user and password:
         return {"username": user, "password": password}
     if user or password:
@@ -119,33 +113,32 @@ def auth_from_env() -> dict[str, str] | None:
 
 
 def push_images(
-    line: str,
-    python: str,
+    variant: Variant,
     *,
     registry: str | None = None,
-    recipe: str = "geo",
-    target: str | None = None,
-    repo: str | None = None,
+    env: Mapping[str, str] | None = None,
     auth: dict[str, str] | None = None,
     cli: docker.DockerClient | None = None,
     out: Console | None = None,
 ) -> list[Pushed]:
-    """Tag and push the gdal, python and layer images; every image is checked first."""
-    out = out or console
-    registry = registry or os.environ.get(ENV_REGISTRY)
+    """Tag and push the gdal, python and layer images; every image is checked first.
+
+    ``env`` (default: this process's environment) gives $GDAL_LAMBDA_REGISTRY when
+    ``registry`` is None, and the credentials when ``auth`` is None."""
+    out = out if out is not None else console
+    env = os.environ if env is None else env
+    registry = registry if registry is not None else env.get(ENV_REGISTRY)
     if not registry:
         raise GdalLambdaError(
             f"name the registry: --registry <host>/<namespace> (or {ENV_REGISTRY})"
         )
     host = registry_host(registry)
-    wanted = images_for(line, python, recipe, target, repo)
-    auth = auth if auth is not None else auth_from_env()
-    cli = cli or images.client()
+    wanted = images_for(variant)
+    auth = auth if auth is not None else auth_from_env(env)
+    cli = cli if cli is not None else containers.client()
     for image in wanted:
-        if not images.image_exists(cli, image.local):
-            raise GdalLambdaError(
-                f"image {image.local} does not exist: run `{image.build_hint}` first"
-            )
+        if not containers.image_exists(cli, image.local):
+            raise MissingImage(variant, image.kind, f"image {image.local}")
     done: list[Pushed] = []
     columns = (
         TextColumn("{task.description}"),

@@ -7,7 +7,7 @@ from typing import Any
 
 import docker
 
-from .images import run_in
+from . import containers
 from .versions import Target
 
 LAYER_ROOT = "/opt"
@@ -95,7 +95,7 @@ def run_clean(
     for where, host in (mounts or {}).items():
         volumes[str(host.resolve())] = {"bind": where, "mode": "ro"}
     environment = {**lambda_env(target, python), **(env or {})}
-    return run_in(
+    ran = containers.run(
         cli,
         target.runtime_image(python),
         command,
@@ -107,3 +107,4 @@ def run_clean(
         working_dir=TASK_ROOT,
         **kwargs,
     )
+    return ran.status, ran.output

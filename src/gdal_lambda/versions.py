@@ -1,6 +1,7 @@
 """The build matrix: GDAL lines, pinned sources with their mirrors, targets, expected drivers.
 
-Everything is read from ``matrix.toml`` at the repository root (or ``GDAL_LAMBDA_MATRIX``).
+Everything is read from ``matrix.toml`` at the checkout's root (see :mod:`gdal_lambda.project`),
+or from ``GDAL_LAMBDA_MATRIX``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import GdalLambdaError
+from packaging.version import InvalidVersion, Version
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MATRIX = ROOT / "matrix.toml"
+from .errors import GdalLambdaError
+from .project import project_root
+
 LIBRARIES = ("gdal", "proj", "geos")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -108,13 +110,18 @@ class Matrix:
     targets: dict[str, Target]
     default_target: str
     drivers: Drivers
-    path: Path = field(default=DEFAULT_MATRIX)
+    path: Path = field(default=Path("matrix.toml"))
     # package -> version, replacing a recipe's own pin (set only by an overlay; see load_matrix)
     requirement_overrides: dict[str, str] = field(default_factory=dict)
     # package -> constraints for its own isolated build environment (overlay only; see
     # images.split_isolated): for a pin that no single shared build toolchain can compile
     build_constraints: dict[str, list[str]] = field(default_factory=dict)
     overlay: Path | None = None
+    # distributions compiled against /opt rather than taken as wheels ([python] in the matrix)
+    compiled_against_opt: tuple[str, ...] = ()
+    # lines below this are retired, for this reason ([retired] in the matrix)
+    retired_below: str | None = None
+    retired_reason: str = ""
     # The native stack (matrix [stack]): library -> its pinned source, in the file's order.
     stack: dict[str, Source] = field(default_factory=dict)
 
@@ -123,15 +130,27 @@ class Matrix:
         return {**self.stack, **{name: line.sources[name] for name in LIBRARIES}}
 
     def line(self, name: str) -> Line:
-        if name not in self.lines:
+        known = ", ".join(sorted(self.lines))
+        if name not in self.lines and self.is_retired(name):
             raise GdalLambdaError(
-                f"unknown GDAL line {name!r}: known lines are {', '.join(sorted(self.lines))}"
+                f"GDAL line {name} is retired: {self.retired_reason}; the lines built are {known}"
             )
+        if name not in self.lines:
+            raise GdalLambdaError(f"unknown GDAL line {name!r}: known lines are {known}")
         return self.lines[name]
 
+    def is_retired(self, name: str) -> bool:
+        """A line below ``[retired] below`` (``2.4``, ``3.0``...)."""
+        if self.retired_below is None:
+            return False
+        try:
+            return Version(name) < Version(self.retired_below)
+        except InvalidVersion:
+            return False
+
     def target(self, name: str | None = None) -> Target:
-        """``name``, else ``$GDAL_LAMBDA_TARGET``, else the matrix's default target."""
-        name = name or os.environ.get("GDAL_LAMBDA_TARGET") or self.default_target
+        """``name``, else the matrix's default target (the environment is Variant.resolve's)."""
+        name = name if name is not None else self.default_target
         if name not in self.targets:
             raise GdalLambdaError(
                 f"unknown target {name!r}: known targets are {', '.join(sorted(self.targets))}"
@@ -191,7 +210,9 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
 
     ``overlay`` (or ``$GDAL_LAMBDA_MATRIX_OVERLAY``) names a second TOML file applied on top.
     """
-    path = Path(path or os.environ.get("GDAL_LAMBDA_MATRIX") or DEFAULT_MATRIX)
+    if path is None:
+        path = os.environ.get("GDAL_LAMBDA_MATRIX") or project_root() / "matrix.toml"
+    path = Path(path)
     data = _read(path, "GDAL_LAMBDA_MATRIX")
     overlay = overlay or os.environ.get("GDAL_LAMBDA_MATRIX_OVERLAY") or None
     if overlay:
@@ -252,6 +273,14 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
     default = data.get("default_target", "")
     if default not in targets:
         raise _fail(path, f"default_target {default!r} is not a target")
+    retired = data.get("retired", {})
+    if retired and not (
+        isinstance(retired.get("below"), str) and isinstance(retired.get("reason"), str)
+    ):
+        raise _fail(path, "[retired] needs below (a version) and reason (a sentence)")
+    compiled = data.get("python", {}).get("compiled_against_opt", [])
+    if not isinstance(compiled, list) or not all(isinstance(n, str) for n in compiled):
+        raise _fail(path, "python.compiled_against_opt must be a list of distribution names")
     drv = data.get("drivers", {})
     drivers = Drivers(
         raster=tuple(drv.get("raster", ())),
@@ -273,4 +302,14 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
         build_constraints=dict(data.get("build_constraints", {})),
         overlay=Path(overlay) if overlay else None,
         stack=stack,
+        compiled_against_opt=tuple(compiled),
+        retired_below=retired.get("below"),
+        retired_reason=retired.get("reason", ""),
     )
+
+
+def __getattr__(name: str) -> Path:
+    """``ROOT``: the checkout, found when asked for (never at import)."""
+    if name == "ROOT":
+        return project_root()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,10 +1,12 @@
 """The assembly parts layers and packages share, on small trees made here: ELF checks (on the
-host's own binaries), the deterministic zip, the size limits, recipe pin overrides."""
+host's own binaries and on fixtures compiled here with gcc), the deterministic zip, the size
+limits, recipe pin overrides."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import stat
 import subprocess
 import zipfile
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gdal_lambda import images, layer, versions
+from gdal_lambda import assembly, elf, images, versions
 from gdal_lambda.errors import GdalLambdaError
 
 
@@ -41,9 +43,9 @@ def _tree(tmp_path: Path) -> Path:
 def test_zip_is_deterministic_sorted_with_links_and_normal_modes(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
-    layer.write_zip(tree, first)
+    assembly.write_zip(tree, first)
     os.utime(tree / "share" / "x" / "data.txt", (1, 1))  # a different mtime changes nothing
-    layer.write_zip(tree, second)
+    assembly.write_zip(tree, second)
     assert (
         hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
     )
@@ -67,35 +69,26 @@ def test_zip_failure_leaves_nothing(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
     (tree / "share" / "broken").symlink_to(tree / "missing")
     (tree / "share" / "unreadable").mkdir()
-    bad = tree / "share" / "unreadable" / "f"
-    bad.write_text("x")
-    dest = tmp_path / "dist" / "out.zip"
-    dest.parent.mkdir()
-    real_open = Path.open
-
-    def failing_open(self: Path, *args, **kwargs):  # an I/O error half way through
-        if self == bad:
-            raise OSError("disk on fire")
-        return real_open(self, *args, **kwargs)
-
-    Path.open = failing_open  # type: ignore[method-assign]
-    try:
-        with pytest.raises(OSError, match="disk on fire"):
-            layer.write_zip(tree, dest)
-    finally:
-        Path.open = real_open  # type: ignore[method-assign]
+    # A file that cannot be opened, even by root (the suite runs as root, where chmod 000
+    # stops nothing): a Unix socket. open() fails half way through the zip with ENXIO.
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tree / "share" / "unreadable" / "f"))
+        dest = tmp_path / "dist" / "out.zip"
+        dest.parent.mkdir()
+        with pytest.raises(OSError, match="No such device or address"):
+            assembly.write_zip(tree, dest)
     assert list(dest.parent.iterdir()) == []
 
 
 def test_size_limits(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
-    report = layer.measure_tree(tree)
-    assert report.unzipped == sum(p.stat().st_size for p in layer.iter_files(tree))
+    report = assembly.measure_tree(tree)
+    assert report.unzipped == sum(p.stat().st_size for p in elf.iter_files(tree))
     assert report.largest[0][0] == "lib/libdemo.so.1.2.3"
     assert set(report.folders) == {"bin", "lib", "share"}
-    layer.check_limits(report, "demo")
+    assembly.check_limits(report, "demo")
     with pytest.raises(GdalLambdaError, match=r"demo is 0\.0 MB unzipped, over Lambda's limit"):
-        layer.check_limits(report, "demo", budget=100)
+        assembly.check_limits(report, "demo", budget=100)
 
 
 def test_recipe_pin_overrides_keep_markers() -> None:
@@ -127,14 +120,13 @@ def test_overlay_build_constraints_must_be_lists(tmp_path: Path) -> None:
         versions.load_matrix(overlay=bad)
 
 
-def test_recipe_without_requirements_is_refused(tmp_path: Path, monkeypatch) -> None:
+def test_recipe_without_requirements_is_refused(tmp_path: Path) -> None:
     (tmp_path / "layers" / "empty").mkdir(parents=True)
     (tmp_path / "layers" / "empty" / "Dockerfile").write_text("FROM scratch\n")
-    monkeypatch.setattr(images, "ROOT", tmp_path)
     with pytest.raises(GdalLambdaError, match="has no requirements.txt"):
-        images.recipe_dir("empty")
+        images.recipe_dir("empty", tmp_path)
     with pytest.raises(GdalLambdaError, match="unknown layer recipe 'nope': recipes are empty"):
-        images.recipe_dir("nope")
+        images.recipe_dir("nope", tmp_path)
 
 
 def test_overlay_repins_a_line(tmp_path: Path) -> None:

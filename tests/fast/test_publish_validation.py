@@ -88,7 +88,7 @@ CASES: dict[str, tuple[Callable[[Path], dict[str, Any]], str]] = {
         lambda t: {"arch": "sparc"},
         "unknown architecture 'sparc': known ones are x86_64, arm64",
     ),
-    "unknown line": (lambda t: {"line": "2.4"}, "unknown GDAL line '2.4'"),
+    "unknown line": (lambda t: {"line": "3.99"}, "unknown GDAL line '3.99'"),
     "unknown target": (lambda t: {"target": "alpine"}, "unknown target 'alpine'"),
     "unknown region": (lambda t: {"regions": "eu-west-9"}, "unknown region 'eu-west-9'"),
     "typo region": (lambda t: {"regions": "us-east1"}, "did you mean us-east-1"),

@@ -23,15 +23,21 @@ import requests
 from publish_support import Registry, free_port, registry, require_or_skip, tiny_image_tar
 from rich.console import Console
 
-from gdal_lambda import images
 from gdal_lambda import push as pushing
-from gdal_lambda.errors import GdalLambdaError
+from gdal_lambda.errors import GdalLambdaError, MissingImage
+from gdal_lambda.variant import Variant
 from gdal_lambda.versions import load_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE, PYTHON, TARGET = "3.13", "3.13", "debian13"
 TAGS = ["gdal3.13-debian13", "gdal3.13-py3.13-debian13", "gdal3.13-py3.13-geo-debian13"]
 USER = ("pusher", "correct-horse")
+
+
+def variant(repo: str | None = None) -> Variant:
+    return Variant.resolve(
+        load_matrix(), line=LINE, python=PYTHON, target=TARGET, repository=repo, env={}
+    )
 
 
 def quiet() -> Console:
@@ -66,12 +72,8 @@ def guarded(
 def repo(cli: docker.DockerClient) -> Iterator[str]:
     """Three tiny local images tagged as line 3.13's images in a fresh repository."""
     name = f"gdal-lambda-pushtest-{uuid.uuid4().hex[:10]}"
-    target = load_matrix().target(TARGET)
-    refs = [
-        images.tag(LINE, target, repo=name),
-        images.tag(LINE, target, python=PYTHON, repo=name),
-        images.tag(LINE, target, python=PYTHON, recipe="geo", repo=name),
-    ]
+    v = variant(name)
+    refs = [v.gdal_tag, v.python_tag, v.layer_tag]
     assert [r.split(":", 1)[1] for r in refs] == TAGS
     for index, ref in enumerate(refs):
         repository, tag = ref.split(":")
@@ -89,9 +91,7 @@ def test_pushes_the_three_images_with_their_digests(
     cli: docker.DockerClient, plain: Registry, repo: str
 ) -> None:
     out = quiet()
-    pushed = pushing.push_images(
-        LINE, PYTHON, registry=f"{plain.host}/acme", target=TARGET, repo=repo, out=out
-    )
+    pushed = pushing.push_images(variant(repo), registry=f"{plain.host}/acme", out=out)
 
     assert [p.remote for p in pushed] == [f"{plain.host}/acme/{repo}:{tag}" for tag in TAGS]
     assert plain.tags(f"acme/{repo}") == sorted(TAGS)
@@ -111,15 +111,11 @@ def test_a_missing_image_names_the_task_that_builds_it(
 ) -> None:
     cli.images.remove(f"{repo}:{TAGS[2]}")
 
-    with pytest.raises(GdalLambdaError) as raised:
-        pushing.push_images(
-            LINE, PYTHON, registry=f"{plain.host}/acme", target=TARGET, repo=repo, out=quiet()
-        )
+    with pytest.raises(MissingImage) as raised:
+        pushing.push_images(variant(repo), registry=f"{plain.host}/acme", out=quiet())
 
-    assert str(raised.value) == (
-        f"image {repo}:{TAGS[2]} does not exist: run `invoke build.layer --gdal 3.13 --python "
-        f"3.13 --recipe geo --target debian13 --repository {repo}` first"
-    )
+    assert (raised.value.kind, raised.value.what) == ("layer", f"image {repo}:{TAGS[2]}")
+    assert raised.value.variant == variant(repo)
     assert plain.tags(f"acme/{repo}") == []  # checked before anything was pushed
 
 
@@ -130,9 +126,7 @@ def test_authentication_failure_is_one_clear_line(
     monkeypatch.delenv(pushing.ENV_PASSWORD, raising=False)
 
     with pytest.raises(GdalLambdaError) as raised:
-        pushing.push_images(
-            LINE, PYTHON, registry=f"{guarded.host}/acme", target=TARGET, repo=repo, out=quiet()
-        )
+        pushing.push_images(variant(repo), registry=f"{guarded.host}/acme", out=quiet())
 
     message = str(raised.value)
     assert f"registry {guarded.host} refused {guarded.host}/acme/{repo}:{TAGS[0]}" in message
@@ -146,11 +140,8 @@ def test_a_wrong_password_is_an_authentication_failure(
 ) -> None:
     with pytest.raises(GdalLambdaError, match=r"authentication failed \(unauthorized"):
         pushing.push_images(
-            LINE,
-            PYTHON,
+            variant(repo),
             registry=f"{guarded.host}/acme",
-            target=TARGET,
-            repo=repo,
             auth={"username": USER[0], "password": "wrong"},
             out=quiet(),
         )
@@ -162,9 +153,7 @@ def test_credentials_from_the_environment(
     monkeypatch.setenv(pushing.ENV_USERNAME, USER[0])
     monkeypatch.setenv(pushing.ENV_PASSWORD, USER[1])
 
-    pushing.push_images(
-        LINE, PYTHON, registry=f"{guarded.host}/team/sub", target=TARGET, repo=repo, out=quiet()
-    )
+    pushing.push_images(variant(repo), registry=f"{guarded.host}/team/sub", out=quiet())
 
     assert guarded.tags(f"team/sub/{repo}") == sorted(TAGS)
 
@@ -172,16 +161,14 @@ def test_credentials_from_the_environment(
 def test_an_unreachable_registry_is_one_line(cli: docker.DockerClient, repo: str) -> None:
     host = f"127.0.0.1:{free_port()}"
     with pytest.raises(GdalLambdaError, match=rf"registry {host} refused .*connection refused"):
-        pushing.push_images(
-            LINE, PYTHON, registry=f"{host}/acme", target=TARGET, repo=repo, out=quiet()
-        )
+        pushing.push_images(variant(repo), registry=f"{host}/acme", out=quiet())
 
 
 @pytest.mark.parametrize("bad", ["acme", "acme/gdal", "ghcr.io/Acme", "ghcr.io//x", ""])
 def test_a_registry_needs_a_host(bad: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(pushing.ENV_REGISTRY, raising=False)
     with pytest.raises(GdalLambdaError, match="is not <host>/<namespace>|name the registry"):
-        pushing.push_images(LINE, PYTHON, registry=bad, target=TARGET, out=quiet())
+        pushing.push_images(variant(), registry=bad, env={}, out=quiet())
 
 
 def test_registry_forms() -> None:

@@ -160,9 +160,19 @@ def test_tampered_cache_offline_is_an_error_and_removes_the_file(cache: Path) ->
     assert not (cache / "good.tar.gz").exists()
 
 
-def test_cache_dir_follows_environment(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("GDAL_LAMBDA_CACHE", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert sources.cache_dir() == tmp_path / "xdg" / "gdal-lambda"
-    monkeypatch.setenv("GDAL_LAMBDA_CACHE", str(tmp_path / "mine"))
-    assert sources.cache_dir() == tmp_path / "mine"
+def test_cache_dir_follows_environment(tmp_path: Path) -> None:
+    xdg = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert sources.cache_dir(xdg) == tmp_path / "xdg" / "gdal-lambda"
+    mine = {**xdg, "GDAL_LAMBDA_CACHE": str(tmp_path / "mine")}
+    assert sources.cache_dir(mine) == tmp_path / "mine"
+
+
+def test_settings_come_from_the_mapping_given() -> None:
+    settings = sources.Settings.from_env(
+        {"GDAL_LAMBDA_CACHE": "/c", "GDAL_LAMBDA_CONNECT_TIMEOUT": "0.5"}
+    )
+    assert settings == sources.Settings(cache=Path("/c"), connect_timeout=0.5)
+    assert sources.Settings.from_env({"GDAL_LAMBDA_CACHE": "/c"}).connect_timeout == 5.0
+    for bad in ("0", "-1", "soon"):
+        with pytest.raises(GdalLambdaError, match="GDAL_LAMBDA_CONNECT_TIMEOUT"):
+            sources.Settings.from_env({"GDAL_LAMBDA_CONNECT_TIMEOUT": bad})

@@ -43,8 +43,60 @@ def test_task_list_has_the_documented_tasks() -> None:
 
 
 def test_unknown_version_lists_known_lines() -> None:
-    line = _one_error_line(invoke("build.gdal", "--version", "2.4"))
-    assert "unknown GDAL line '2.4'" in line and "3.10, 3.13" in line
+    line = _one_error_line(invoke("build.gdal", "--version", "3.99"))
+    assert "unknown GDAL line '3.99'" in line and "3.10, 3.13" in line
+
+
+@pytest.mark.parametrize("old", ["2.4", "3.0"])
+def test_a_retired_line_says_why_and_which_are_built(old: str) -> None:
+    line = _one_error_line(invoke("build.gdal", "--version", old))
+    assert line == (
+        f"error: GDAL line {old} is retired: GDAL < 3.5 has no CMake build, and current "
+        "rasterio needs GDAL >= 3.5; the lines built are 3.10, 3.13"
+    )
+
+
+TASKS = ["build.gdal", "build.python", "build.layer", "build.standin", "fetch", "layer"]
+TASKS += ["package", "run", "drivers", "push"]
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_help_prints_the_tasks_help(name: str) -> None:
+    result = invoke(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Usage: inv[oke] [--core-opts] {name}"), result.stdout
+    assert "Options:" in result.stdout and "error" not in result.stderr
+
+
+def test_a_missing_required_option_is_named() -> None:
+    assert _one_error_line(invoke("build.gdal")) == (
+        "error: --version is required, e.g. --version 3.13"
+    )
+    assert "--src is required" in _one_error_line(invoke("package", "--gdal", "3.13"))
+
+
+def test_no_short_flag_means_two_things() -> None:
+    """Outside the publishing tasks, no task has a short flag (-h is always help)."""
+    for name in [n for n in TASKS if n != "push"]:
+        options = invoke(name, "--help").stdout.split("Options:", 1)[1]
+        shorts = [w for w in options.split() if len(w) >= 2 and w[0] == "-" and w[1] != "-"]
+        assert shorts == [], (name, shorts)
+
+
+@pytest.mark.parametrize("kind", ["binary", "directory"])
+def test_a_bad_event_file_is_one_line(tmp_path: Path, kind: str) -> None:
+    event = tmp_path / "event.json"
+    if kind == "binary":
+        event.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    else:
+        event.mkdir()
+    package = tmp_path / "package.zip"
+    package.write_bytes(b"")
+    line = _one_error_line(
+        invoke("run", "--package", str(package), "--event", str(event), "--gdal", "3.13")
+    )
+    expected = "is not text (not UTF-8)" if kind == "binary" else "is a directory"
+    assert f"event file {event} {expected}" in line
 
 
 def test_unknown_target_lists_targets() -> None:
@@ -170,3 +222,25 @@ def test_failing_build_step_names_the_step_and_its_last_lines(tmp_path: Path) ->
     assert "failed at Step 3/3 : RUN echo first-clue" in text
     assert "returned a non-zero code: 3" in text
     assert "first-clue" in text.split("last lines", 1)[1]
+
+
+def test_benchmark_direct_compile_gets_every_script_its_steps_call() -> None:
+    """benchmarks/build_gdal.py runs the proj/geos/gdal RUN steps in the toolchain container:
+    every tool script a step calls must be among the files it copies in (the gdal stage's
+    runtime-packages.sh is not in the toolchain stage)."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "build_gdal.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    runs = bench.stage_runs((ROOT / "docker" / "gdal" / "Dockerfile").read_text())
+    ctx = ROOT  # scripts/ as in a build context; sources/ absent: no tarballs needed here
+    for name in ("proj", "geos", "gdal"):
+        assert runs[name], name
+        copied = {"/" + p for p in bench.direct_files(ctx, name)}
+        for command in runs[name]:
+            for script in re.findall(r"/usr/local/lib/gdal-lambda/[\w.-]+\.sh", command):
+                assert script in copied, (name, script)
+    assert any("runtime-packages.sh" in c for c in runs["gdal"])

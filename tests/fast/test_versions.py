@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gdal_lambda import naming, versions
+from gdal_lambda import naming, project, versions
 from gdal_lambda.errors import GdalLambdaError
+from gdal_lambda.variant import Variant
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,11 @@ def test_every_source_lists_upstream_first_then_debian(matrix: versions.Matrix) 
             assert len(urls) >= 2, source
             assert "deb.debian.org" not in urls[0], source
             assert "deb.debian.org" in urls[-1], source
-            assert len({m.sha256 for m in source.mirrors}) >= 1
+            digests = {m.sha256 for m in source.mirrors}
+            # Debian repacks GDAL (+dfsg: a different file); PROJ's and GEOS's orig tarballs
+            # are upstream's, byte for byte: one digest.
+            repacked = any("+dfsg" in url for url in urls)
+            assert len(digests) == (2 if repacked else 1), source
 
 
 def test_only_the_debian_gdal_repack_declares_missing_files(matrix: versions.Matrix) -> None:
@@ -68,12 +73,39 @@ def test_unknown_line_lists_known_ones(matrix: versions.Matrix) -> None:
 
 
 def test_target_from_environment(matrix: versions.Matrix, monkeypatch) -> None:
-    monkeypatch.setenv("GDAL_LAMBDA_TARGET", "debian13")
-    assert matrix.target().name == "debian13"
-    assert matrix.target("debian12").name == "debian12", "--target wins over the environment"
-    monkeypatch.setenv("GDAL_LAMBDA_TARGET", "centos7")
+    """The environment is read once, by Variant.resolve, from the mapping it is given."""
+    env = {"GDAL_LAMBDA_TARGET": "debian13"}
+    assert Variant.resolve(matrix, line="3.13", env=env).target.name == "debian13"
+    picked = Variant.resolve(matrix, line="3.13", env=env, target="debian12")
+    assert picked.target.name == "debian12", "--target wins over the environment"
     with pytest.raises(GdalLambdaError, match="unknown target 'centos7'"):
-        matrix.target()
+        Variant.resolve(matrix, line="3.13", env={"GDAL_LAMBDA_TARGET": "centos7"})
+    monkeypatch.setenv("GDAL_LAMBDA_TARGET", "debian13")
+    assert matrix.target().name == "al2023", "Matrix.target does not read the environment"
+
+
+def test_retired_lines_say_why(matrix: versions.Matrix) -> None:
+    for old in ("2.4", "3.0", "3.4"):
+        with pytest.raises(GdalLambdaError) as err:
+            matrix.line(old)
+        assert str(err.value) == (
+            f"GDAL line {old} is retired: GDAL < 3.5 has no CMake build, and current rasterio "
+            "needs GDAL >= 3.5; the lines built are 3.10, 3.13"
+        )
+    with pytest.raises(GdalLambdaError, match="unknown GDAL line '3.99'"):
+        matrix.line("3.99")
+
+
+def test_project_root_is_found_from_a_subfolder_or_named(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert project.project_root({}, start=root / "src" / "gdal_lambda") == root
+    assert project.project_root({"GDAL_LAMBDA_ROOT": str(root)}, start=tmp_path) == root
+    with pytest.raises(
+        GdalLambdaError, match="not in a gdal-lambda checkout: .* set GDAL_LAMBDA_ROOT"
+    ):
+        project.project_root({}, start=tmp_path)
+    with pytest.raises(GdalLambdaError, match="is not a gdal-lambda checkout"):
+        project.project_root({"GDAL_LAMBDA_ROOT": str(tmp_path)})
 
 
 def test_unknown_target_lists_known_ones(matrix: versions.Matrix) -> None:

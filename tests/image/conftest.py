@@ -12,7 +12,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from gdal_lambda import images, naming, versions
+from gdal_lambda import containers, images, naming, versions
+from gdal_lambda.variant import Variant
 
 
 @pytest.fixture(scope="session")
@@ -34,13 +35,21 @@ def target(matrix: versions.Matrix) -> versions.Target:
 
 
 @pytest.fixture(scope="session")
+def variant(matrix: versions.Matrix, line: versions.Line) -> Variant:
+    """The line on $GDAL_LAMBDA_TARGET with the target's newest Python, as tasks.py resolves it."""
+    return Variant.resolve(matrix, line=line.name, env=os.environ)
+
+
+@pytest.fixture(scope="session")
 def cli() -> docker.DockerClient:
     return images.client()
 
 
 @pytest.fixture(scope="session")
-def gdal_image(cli: docker.DockerClient, line: versions.Line, target: versions.Target) -> str:
-    ref = images.tag(line, target)
+def gdal_image(
+    cli: docker.DockerClient, line: versions.Line, target: versions.Target, variant: Variant
+) -> str:
+    ref = variant.gdal_tag
     if not images.image_exists(cli, ref):
         pytest.fail(
             f"{ref} is missing: `invoke build.gdal --version {line.name} --target {target.name}`"
@@ -73,7 +82,8 @@ def opt(layer_zip: Path, tmp_path_factory) -> Path:
 
 def sh(cli: docker.DockerClient, image: str, script: str, **kwargs: object) -> str:
     """Run a bash script in ``image``; fail the test with its output if it exits non-zero."""
-    code, out = images.run_in(cli, image, ["bash", "-euo", "pipefail", "-c", script], **kwargs)
+    ran = containers.run(cli, image, ["bash", "-euo", "pipefail", "-c", script], **kwargs)  # type: ignore[arg-type]
+    code, out = ran.status, ran.output
     if code != 0:
         pytest.fail(f"exit {code} in {image}:\n{out[-3000:]}")
     return out

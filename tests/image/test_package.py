@@ -13,7 +13,7 @@ import pytest
 from conftest import make_cog
 from httpserver import serve
 
-from gdal_lambda import naming, package, runtime
+from gdal_lambda import local, naming, package, runtime
 from gdal_lambda.errors import GdalLambdaError
 
 pytestmark = pytest.mark.image
@@ -33,18 +33,16 @@ def cog_dir(cli, gdal_image, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def full_zip(matrix, line, target, python, tmp_path_factory) -> Path:
+def full_zip(variant, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist") / "package.zip"
-    package.build_package(matrix, line, target, python, ROOT / "examples" / "package", out=out)
+    package.build_package(variant, ROOT / "examples" / "package", out=out)
     return out
 
 
 @pytest.fixture(scope="session")
-def companion_zip(matrix, line, target, python, tmp_path_factory) -> Path:
+def companion_zip(variant, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist") / "layer.zip"
-    package.build_package(
-        matrix, line, target, python, ROOT / "examples" / "layer", layer_recipe="geo", out=out
-    )
+    package.build_package(variant, ROOT / "examples" / "layer", with_layer=True, out=out)
     return out
 
 
@@ -54,12 +52,10 @@ def _event(tmp_path: Path, **event) -> Path:
     return path
 
 
-def test_full_package_runs_with_no_layer(cli, target, python, full_zip, cog_dir, tmp_path) -> None:
+def test_full_package_runs_with_no_layer(cli, variant, full_zip, cog_dir, tmp_path) -> None:
     with serve(cog_dir) as server:
         event = _event(tmp_path, url=server.url("cog.tif"), z=5, x=16, y=15, size=64)
-        result = package.invoke_local(
-            cli, target, python, full_zip, event, env=runtime.RECOMMENDED_GDAL_ENV
-        )
+        result = local.invoke_local(cli, variant, full_zip, event, env=runtime.RECOMMENDED_GDAL_ENV)
     assert result.ok, result.error
     png = base64.b64decode(result.result["tile"]["png_base64"])
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -82,15 +78,14 @@ def test_full_package_layout(full_zip: Path) -> None:
 
 
 def test_companion_runs_on_the_layer(
-    cli, line, target, python, companion_zip, cog_dir, tmp_path
+    cli, variant, line, target, python, companion_zip, cog_dir, tmp_path
 ) -> None:
     layer_zip = naming.layer_zip(line.name, python, "geo", target.name)
     with serve(cog_dir) as server:
         event = _event(tmp_path, url=server.url("cog.tif"), points=[[3, 7], [8, 2]], zoom=6)
-        result = package.invoke_local(
+        result = local.invoke_local(
             cli,
-            target,
-            python,
+            variant,
             companion_zip,
             event,
             layer_zip=layer_zip,
@@ -113,32 +108,32 @@ def test_companion_holds_nothing_the_layer_has(line, target, python, companion_z
     assert sorted(set(names) & in_layer) == []
 
 
-def test_handler_exception_is_reported(cli, target, python, full_zip, tmp_path) -> None:
+def test_handler_exception_is_reported(cli, variant, full_zip, tmp_path) -> None:
     event = _event(tmp_path, url="http://127.0.0.1:9/nothing.tif", z=1, x=0, y=0)
-    result = package.invoke_local(cli, target, python, full_zip, event)
+    result = local.invoke_local(cli, variant, full_zip, event)
     assert not result.ok
     assert result.error and result.error["errorType"] == "RasterioIOError"
     assert "Traceback" in result.error["stackTrace"]
 
 
 def test_package_build_is_deterministic_and_a_no_change_rebuild_is_quick(
-    matrix, line, target, python, full_zip, tmp_path
+    variant, full_zip, tmp_path
 ) -> None:
     # Same file name (the manifest records it), another directory.
     again = package.build_package(
-        matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "package.zip"
+        variant, ROOT / "examples" / "package", out=tmp_path / "package.zip"
     )
     assert (
         hashlib.sha256(again.zip_path.read_bytes()).digest()
         == hashlib.sha256(full_zip.read_bytes()).digest()
     )
     third = package.build_package(
-        matrix, line, target, python, ROOT / "examples" / "package", out=tmp_path / "package.zip"
+        variant, ROOT / "examples" / "package", out=tmp_path / "package.zip"
     )
     assert third.unchanged
 
 
-def test_conflicting_requirement_is_named(matrix, line, target, python, tmp_path) -> None:
+def test_conflicting_requirement_is_named(variant, tmp_path) -> None:
     src = tmp_path / "conflict"
     src.mkdir()
     (src / "handler.py").write_text("def handler(event, context):\n    return 1\n")
@@ -147,25 +142,23 @@ def test_conflicting_requirement_is_named(matrix, line, target, python, tmp_path
         GdalLambdaError,
         match=r"requirement 'numpy<2' needs numpy 1\.\S+, but layer geo provides numpy 2\.",
     ):
-        package.build_package(
-            matrix, line, target, python, src, layer_recipe="geo", out=tmp_path / "c.zip"
-        )
+        package.build_package(variant, src, with_layer=True, out=tmp_path / "c.zip")
     assert not (tmp_path / "c.zip").exists()
 
 
-def test_requirements_that_fail_show_pips_lines(matrix, line, target, python, tmp_path) -> None:
+def test_requirements_that_fail_show_pips_lines(variant, tmp_path) -> None:
     src = tmp_path / "broken"
     src.mkdir()
     (src / "handler.py").write_text("def handler(event, context):\n    return 1\n")
     (src / "requirements.txt").write_text("this-package-does-not-exist-gdal-lambda==0.0.1\n")
     with pytest.raises(GdalLambdaError) as err:
-        package.build_package(matrix, line, target, python, src, out=tmp_path / "b.zip")
+        package.build_package(variant, src, out=tmp_path / "b.zip")
     assert "No matching distribution found" in str(err.value)
     assert not (tmp_path / "b.zip").exists()
 
 
-def test_event_must_be_json(cli, target, python, full_zip, tmp_path) -> None:
+def test_event_must_be_json(cli, variant, full_zip, tmp_path) -> None:
     bad = tmp_path / "event.json"
     bad.write_text("{not json")
     with pytest.raises(GdalLambdaError, match="is not JSON"):
-        package.invoke_local(cli, target, python, full_zip, bad)
+        local.invoke_local(cli, variant, full_zip, bad)

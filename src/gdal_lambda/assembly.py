@@ -1,0 +1,287 @@
+"""Assembly, shared by layers and function packages: collect, check, zip, report.
+
+assembled = assemble(cli, image, "/opt", tree, mount="/opt", runs_on=[variant])
+                             # scripts/assemble.sh in the image: slim, strip, bundle; then
+                             # every ELF: needed libraries resolvable, glibc floor respected
+write_manifest(tree, {...})  # share/gdal-lambda/manifest.json
+report = zip_tree(tree, dest, "layer x.zip")   # sized (250 MB is an error), zipped
+print_report(report, "x.zip")                  # zipped/unzipped, per folder, largest files
+"""
+
+from __future__ import annotations
+
+import email.parser
+import json
+import os
+import shutil
+import stat
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import docker
+from rich.console import Console
+from rich.table import Table
+
+from . import containers
+from .errors import GdalLambdaError
+from .fsutil import atomic_path, atomic_write_text
+from .images import LABEL_PREFIX
+from .limits import DIRECT_UPLOAD_LIMIT, LAMBDA_UNZIPPED_LIMIT
+from .policy import check_tree, graft, load_policy
+from .project import project_root
+from .variant import Variant
+
+MB = 1_000_000
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+MANIFEST = Path("share/gdal-lambda/manifest.json")
+console = Console(stderr=False, highlight=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# Collecting and checking a tree
+
+
+def collect_tree(
+    cli: docker.DockerClient,
+    image: str,
+    source: str,
+    dest: Path,
+    *,
+    python_dir: str = "python",
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Run scripts/assemble.sh in ``image`` on ``source`` and extract the result to ``dest``.
+
+    ``python_dir`` is where Python packages live in the tree ("python" in a layer, "." in a
+    function package).
+    """
+    scripts = project_root() / "scripts"
+    files: dict[str, bytes | Path] = {
+        f"gdal-lambda/scripts/{p.name}": p for p in scripts.iterdir() if p.is_file()
+    }
+    work = "/tmp/gdal-lambda"
+    ran = containers.run(
+        cli,
+        image,
+        ["bash", f"{work}/scripts/assemble.sh", source, f"{work}/out"],
+        files=files,
+        collect=f"{work}/out",
+        into=dest,
+        environment={"PYTHON_DIR": python_dir},
+    )
+    log = ran.output
+    if ran.status != 0:
+        tail = "\n".join(f"    {line}" for line in log.splitlines()[-20:])
+        raise GdalLambdaError(f"assembling {source} in {image} failed:\n{tail}")
+    for line in log.splitlines():
+        if line.startswith("warning:"):
+            echo(line)
+
+
+@dataclass
+class Assembled:
+    bundled: dict[str, str]  # original soname -> unique (grafted) soname
+    elf_count: int
+    highest: dict[str, str]  # version family -> highest version needed from the runtime
+    satisfies: list[str]  # every target whose Lambda policy the tree meets
+
+
+def assemble(
+    cli: docker.DockerClient,
+    image: str,
+    source: str,
+    tree: Path,
+    *,
+    mount: str,
+    runs_on: Sequence[Variant],
+    provided: Iterable[str] = (),
+    python_dir: str = "python",
+) -> Assembled:
+    """Collect ``source`` from ``image`` into ``tree``, graft it, check it against the policies.
+
+    Every library outside a policy is already in the tree (the native stack is compiled into
+    /opt): :func:`gdal_lambda.policy.graft` gives those unique sonames, then every ELF file's
+    closure is checked. ``runs_on``: the variants whose targets' policies must hold (the first
+    is the one built for; a violation raises, naming the file, the library and the symbol);
+    every other target's is tried for the report. ``provided``: sonames another zip mounted
+    beside this one guarantees (a companion package's layer).
+    """
+    collect_tree(cli, image, source, tree, python_dir=python_dir)
+    built = runs_on[0]
+    matrix, arch = built.matrix, built.arch
+    bundled = graft(tree)
+    extra = frozenset(provided)
+    reports = {}
+    directory = project_root() / "policies"
+    for name, target in matrix.targets.items():
+        policy = load_policy(directory, name, arch, matrix.targets)
+        policy = replace(policy, libraries=policy.libraries | extra)
+        reports[name] = check_tree(tree, mount, target.ld_library_path, policy)
+    for variant in runs_on:
+        reports[variant.target.name].raise_for_violations()
+    own = reports[built.target.name]
+    return Assembled(
+        bundled=bundled,
+        elf_count=own.elf_count,
+        highest=own.highest_names(),
+        satisfies=sorted(name for name, report in reports.items() if report.ok),
+    )
+
+
+def iter_files(tree: Path) -> Iterator[Path]:
+    for path in sorted(tree.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            yield path
+
+
+# ------------------------------------------------------------------------------------------------
+# Manifest, zip, report
+
+
+def installed_distributions(python_dir: Path) -> dict[str, str]:
+    """name -> version of every distribution installed in a flat site directory (dist-info)."""
+    out: dict[str, str] = {}
+    parser = email.parser.HeaderParser()
+    for meta in sorted(python_dir.glob("*.dist-info/METADATA")):
+        headers = parser.parsestr(meta.read_text(encoding="utf-8", errors="replace"))
+        if headers.get("Name") and headers.get("Version"):
+            out[headers["Name"]] = headers["Version"]
+    return out
+
+
+def write_manifest(tree: Path, manifest: dict[str, object]) -> None:
+    atomic_write_text(tree / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _mode_of(path: Path) -> int:
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return stat.S_IFLNK | 0o777
+    if stat.S_ISDIR(st.st_mode):
+        return stat.S_IFDIR | 0o755
+    return stat.S_IFREG | (0o755 if st.st_mode & 0o111 else 0o644)
+
+
+def zip_entries(tree: Path) -> list[Path]:
+    """Every file, directory and link below ``tree``, sorted by archive name (directories
+    with their trailing slash, as they are named in the zip)."""
+
+    def name(path: Path) -> str:
+        rel = path.relative_to(tree).as_posix()
+        return rel + "/" if path.is_dir() and not path.is_symlink() else rel
+
+    return sorted(tree.rglob("*"), key=name)
+
+
+def write_zip(tree: Path, dest: Path, *, level: int = 9) -> None:
+    """A deterministic zip of ``tree``: sorted entries, fixed timestamps, normalised modes,
+    symlinks kept as links.
+
+    Written to a temporary file beside ``dest`` and renamed, so no half zip is ever left.
+    """
+    with (
+        atomic_path(dest) as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zf,
+    ):
+        for path in zip_entries(tree):
+            name = path.relative_to(tree).as_posix()
+            mode = _mode_of(path)
+            if stat.S_ISDIR(mode):
+                name += "/"
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.create_system = 3  # Unix: external_attr carries the mode
+            info.external_attr = (mode << 16) | (0x10 if stat.S_ISDIR(mode) else 0)
+            if stat.S_ISLNK(mode):
+                info.compress_type = zipfile.ZIP_STORED
+                zf.writestr(info, os.readlink(path))
+            elif stat.S_ISDIR(mode):
+                info.compress_type = zipfile.ZIP_STORED
+                zf.writestr(info, b"")
+            else:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with path.open("rb") as src, zf.open(info, "w") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+
+
+@dataclass
+class SizeReport:
+    unzipped: int
+    zipped: int | None
+    folders: dict[str, int] = field(default_factory=dict)
+    largest: list[tuple[str, int]] = field(default_factory=list)
+    files: int = 0
+
+
+def measure_tree(tree: Path) -> SizeReport:
+    folders: dict[str, int] = defaultdict(int)
+    sizes: list[tuple[str, int]] = []
+    for path in iter_files(tree):
+        rel = path.relative_to(tree)
+        size = path.stat().st_size
+        folders[rel.parts[0] if len(rel.parts) > 1 else "."] += size
+        sizes.append((rel.as_posix(), size))
+    sizes.sort(key=lambda item: (-item[1], item[0]))
+    return SizeReport(
+        unzipped=sum(s for _, s in sizes),
+        zipped=None,
+        folders=dict(sorted(folders.items())),
+        largest=sizes[:10],
+        files=len(sizes),
+    )
+
+
+def check_limits(report: SizeReport, what: str, *, budget: int = LAMBDA_UNZIPPED_LIMIT) -> None:
+    if report.unzipped > budget:
+        raise GdalLambdaError(
+            f"{what} is {report.unzipped / MB:.1f} MB unzipped, over Lambda's limit of "
+            f"{budget / MB:.1f} MB: drop packages from its requirements"
+        )
+
+
+def print_report(report: SizeReport, title: str) -> None:
+    table = Table(title=title)
+    table.add_column("folder")
+    table.add_column("unzipped MB", justify="right")
+    for name, size in report.folders.items():
+        table.add_row(name, f"{size / MB:.1f}")
+    table.add_row("total", f"{report.unzipped / MB:.1f}", style="bold")
+    if report.zipped is not None:
+        table.add_row("zipped", f"{report.zipped / MB:.1f}", style="bold")
+    console.print(table)
+    largest = Table(title="10 largest files")
+    largest.add_column("file")
+    largest.add_column("MB", justify="right")
+    for name, size in report.largest:
+        largest.add_row(name, f"{size / MB:.2f}")
+    console.print(largest)
+    if report.zipped is not None and report.zipped > DIRECT_UPLOAD_LIMIT:
+        console.print(
+            f"warning: the zip is {report.zipped / MB:.1f} MB, over the 50 MB direct-upload limit: "
+            "`invoke publish` will upload it through S3"
+        )
+
+
+def gdal_provenance(labels: dict[str, str]) -> dict[str, dict[str, str]]:
+    """library -> {version, sha256} for every source the GDAL image's labels name."""
+    prefix = LABEL_PREFIX + "."
+    out: dict[str, dict[str, str]] = {}
+    for key, value in labels.items():
+        if key.startswith(prefix) and key.endswith((".version", ".sha256")):
+            name, _, field_name = key[len(prefix) :].rpartition(".")
+            out.setdefault(name, {"version": "", "sha256": ""})[field_name] = value
+    return dict(sorted(out.items()))
+
+
+def zip_tree(
+    tree: Path, dest: Path, what: str, *, budget: int = LAMBDA_UNZIPPED_LIMIT
+) -> SizeReport:
+    """Measure ``tree``, refuse it over ``budget``, zip it to ``dest``: the report, zipped size
+    included."""
+    report = measure_tree(tree)
+    check_limits(report, what, budget=budget)
+    write_zip(tree, dest)
+    report.zipped = dest.stat().st_size
+    return report
