@@ -2,10 +2,11 @@
 
     python benchmarks/build_gdal.py --version 3.13 --target debian13
 
-Prints, as ratios of times measured in this run on this machine:
-  * a cold `invoke build.gdal` (no Docker cache at all) against compiling the same three
-    tarballs directly with the same commands: the toolchain stage, then the proj/geos/gdal RUN
-    steps of docker/gdal/Dockerfile run one after the other in one container (goal <= 1.25);
+Prints, each as soon as it is measured, on this machine:
+  * a cold `invoke build.gdal` (no Docker cache at all), with the time of every stage: the
+    native stack's libraries, then PROJ, GEOS and GDAL;
+  * the same recipes run directly, one after the other in one toolchain container (no image
+    layers, no cache): the ratio cold / direct is what the staged Dockerfile costs (goal <= 1.25);
   * a no-change rebuild (everything cached), in seconds (goal <= 30 s).
 """
 
@@ -24,48 +25,36 @@ import docker
 from gdal_lambda import containers, images, sources, versions
 from gdal_lambda.project import project_root
 from gdal_lambda.variant import Variant
-from gdal_lambda.versions import LIBRARIES
 
-TOOLS = "/usr/local/lib/gdal-lambda"
+TOOLS = "/usr/local/lib/gdal-lambda/stack"
 
 
-def stage_runs(text: str) -> dict[str, list[str]]:
-    """The RUN commands of each stage (continuation lines joined), by stage name."""
-    runs: dict[str, list[str]] = {}
-    stage = ""
-    joined = re.sub(r"\\\n", " ", text)
-    for raw in joined.splitlines():
-        line = raw.strip()
-        match = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.I)
-        if match:
-            stage = match.group(1)
-        elif line.startswith("RUN ") and stage:
-            runs.setdefault(stage, []).append(line[4:])
-    return runs
+def stage_names(text: str) -> list[str]:
+    """The stages that build a library (every stage but the toolchain and the final image)."""
+    stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", text, re.M | re.I)
+    return [s for s in stages if s not in ("toolchain", "final")]
 
 
 def direct_files(ctx: Path, name: str) -> dict[str, bytes | Path]:
-    """What the stage ``name`` COPYs in, for the toolchain container: its source tarball (and
-    .missing list) under /tmp/src, and the scripts its RUN steps call (the gdal stage's
-    runtime-packages.sh, which the toolchain stage does not have)."""
+    """What the stage ``name`` COPYs in: its tarball, .missing list and recipe, under /tmp/src."""
     files: dict[str, bytes | Path] = {
         f"tmp/src/{p.name}": p for p in (ctx / "sources").glob(f"{name}.*")
     }
-    for script in (ctx / "scripts").glob("*.sh"):
-        files[f"{TOOLS.lstrip('/')}/{script.name}"] = script
+    files[f"tmp/src/{name}.sh"] = ctx / "scripts" / "stack" / f"{name}.sh"
     return files
 
 
-def run_direct(cli: docker.DockerClient, image: str, ctx: Path, runs: dict[str, list[str]]) -> None:
-    """The proj, geos and gdal RUN steps, one after the other, in one toolchain container."""
+def run_direct(cli: docker.DockerClient, image: str, ctx: Path, names: list[str]) -> None:
+    """Every library's recipe, one after the other, in one toolchain container."""
     container = cli.containers.run(image, entrypoint=["sleep"], command=["infinity"], detach=True)
     try:
-        for name in ("proj", "geos", "gdal"):
+        for name in names:
+            t0 = time.perf_counter()
             container.put_archive("/", containers.tar_of(direct_files(ctx, name)))
-            for command in runs[name]:
-                code, out = container.exec_run(["bash", "-c", command], workdir="/tmp/build")
-                if code != 0:
-                    raise SystemExit(f"direct {name} failed:\n{out.decode()[-2000:]}")
+            code, out = container.exec_run([f"{TOOLS}/build.sh", name], workdir="/tmp")
+            if code != 0:
+                raise SystemExit(f"direct {name} failed:\n{out.decode()[-2000:]}")
+            print(f"  direct {name}: {time.perf_counter() - t0:.0f} s")
     finally:
         container.remove(force=True)
 
@@ -76,25 +65,25 @@ def main() -> None:
     parser.add_argument("--target", default="debian13")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as measured
-    variant = Variant.resolve(
-        versions.load_matrix(), line=args.version, target=args.target, env=os.environ
-    )
-    line, target = variant.line, variant.target
+    matrix = versions.load_matrix()
+    variant = Variant.resolve(matrix, line=args.version, target=args.target, env=os.environ)
     dockerfile = project_root() / "docker" / "gdal" / "Dockerfile"
+    names = stage_names(dockerfile.read_text())
     cli = images.client()
-    fetched = sources.fetch_all([line.sources[n] for n in LIBRARIES])
+    fetched = sources.fetch_all(list(matrix.components(variant.line).values()))
     quiet = lambda _text: None  # noqa: E731
 
-    # 1. the real thing, cold
     with tempfile.TemporaryDirectory() as tmp:
         extra = images._source_files(fetched, Path(tmp))
         with images.build_context(dockerfile, extra) as ctx:
-            args_ = {"BASE_IMAGE": target.gdal_base}
-            t0 = time.perf_counter()
+            buildargs = {"BASE_IMAGE": variant.target.gdal_base}
+            # 1. the real thing, cold: a stage ends when the next FROM line is printed
+            t0 = last = time.perf_counter()
+            stage = "toolchain"
             for event in cli.api.build(
                 path=str(ctx),
                 tag="gdal-lambda-bench:cold",
-                buildargs=args_,
+                buildargs=buildargs,
                 nocache=True,
                 rm=True,
                 forcerm=True,
@@ -102,20 +91,26 @@ def main() -> None:
             ):
                 if "error" in event:
                     raise SystemExit(f"cold build failed: {event['error']}")
+                match = re.search(r"Step \d+/\d+ : FROM \S+ AS (\S+)", event.get("stream", ""))
+                if match:
+                    now = time.perf_counter()
+                    print(f"  cold {stage}: {now - last:.0f} s")
+                    stage, last = match.group(1), now
             cold = time.perf_counter() - t0
+            print(f"  cold {stage}: {time.perf_counter() - last:.0f} s")
             print(f"cold build {cold / 60:.1f} min")
 
-            # 2. direct: the toolchain stage, then the same RUN steps in one container
+            # 2. direct: the toolchain stage, then the same recipes in one container
             t0 = time.perf_counter()
             images.stream_build(
                 cli,
                 context=ctx,
                 tag="gdal-lambda-bench:toolchain",
-                buildargs=args_,
+                buildargs=buildargs,
                 target="toolchain",
                 echo=quiet,
             )
-            run_direct(cli, "gdal-lambda-bench:toolchain", ctx, stage_runs(dockerfile.read_text()))
+            run_direct(cli, "gdal-lambda-bench:toolchain", ctx, names)
             direct = time.perf_counter() - t0
             print(
                 f"direct compile {direct / 60:.1f} min -> ratio {cold / direct:.2f} (goal <= 1.25)"

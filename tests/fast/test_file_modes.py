@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from httpserver import serve
 
-from gdal_lambda import fsutil, layer, sources
+from gdal_lambda import assembly, fsutil, sources
 from gdal_lambda.publish import Manifest
 from gdal_lambda.versions import Mirror, Source
 
@@ -44,7 +44,7 @@ def test_a_dist_zip_follows_the_umask(umask: int, tmp_path: Path) -> None:
     (tree / "python" / "mod.py").write_text("x = 1\n")
     dest = tmp_path / "dist" / "layer.zip"
 
-    layer.write_zip(tree, dest)
+    assembly.write_zip(tree, dest)
 
     assert mode(dest) == 0o666 & ~umask
     assert sorted(p.name for p in dest.parent.iterdir()) == ["layer.zip"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gdal_lambda import assembly, elf, images, versions
+from gdal_lambda import assembly, images, versions
 from gdal_lambda.errors import GdalLambdaError
 
 
@@ -83,7 +83,7 @@ def test_zip_failure_leaves_nothing(tmp_path: Path) -> None:
 def test_size_limits(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
     report = assembly.measure_tree(tree)
-    assert report.unzipped == sum(p.stat().st_size for p in elf.iter_files(tree))
+    assert report.unzipped == sum(p.stat().st_size for p in assembly.iter_files(tree))
     assert report.largest[0][0] == "lib/libdemo.so.1.2.3"
     assert set(report.folders) == {"bin", "lib", "share"}
     assembly.check_limits(report, "demo")

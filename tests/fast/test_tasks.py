@@ -224,23 +224,23 @@ def test_failing_build_step_names_the_step_and_its_last_lines(tmp_path: Path) ->
     assert "first-clue" in text.split("last lines", 1)[1]
 
 
-def test_benchmark_direct_compile_gets_every_script_its_steps_call() -> None:
-    """benchmarks/build_gdal.py runs the proj/geos/gdal RUN steps in the toolchain container:
-    every tool script a step calls must be among the files it copies in (the gdal stage's
-    runtime-packages.sh is not in the toolchain stage)."""
+def test_benchmark_direct_compile_gets_every_file_its_stages_copy() -> None:
+    """benchmarks/build_gdal.py runs every stage's recipe in one toolchain container: each
+    stage must get the tarball, .missing list and recipe its Dockerfile stage COPYs."""
     import importlib.util
-    import re
 
     spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "build_gdal.py")
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    runs = bench.stage_runs((ROOT / "docker" / "gdal" / "Dockerfile").read_text())
-    ctx = ROOT  # scripts/ as in a build context; sources/ absent: no tarballs needed here
-    for name in ("proj", "geos", "gdal"):
-        assert runs[name], name
-        copied = {"/" + p for p in bench.direct_files(ctx, name)}
-        for command in runs[name]:
-            for script in re.findall(r"/usr/local/lib/gdal-lambda/[\w.-]+\.sh", command):
-                assert script in copied, (name, script)
-    assert any("runtime-packages.sh" in c for c in runs["gdal"])
+    text = (ROOT / "docker" / "gdal" / "Dockerfile").read_text()
+    names = bench.stage_names(text)
+    assert names[-3:] == ["proj", "geos", "gdal"] and "sqlite" in names
+    for name in names:
+        copied = set(bench.direct_files(ROOT, name))
+        assert f"tmp/src/{name}.sh" in copied
+        assert (ROOT / "scripts" / "stack" / f"{name}.sh").is_file()
+        assert (
+            f"COPY sources/{name}.tar sources/{name}.missing scripts/stack/{name}.sh /tmp/src/"
+            in text
+        )
