@@ -18,7 +18,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from . import naming
+from . import locks, naming
 from .errors import GdalLambdaError
 from .sources import Fetched, fetch_all
 from .versions import LIBRARIES, ROOT, Line, Matrix, Target
@@ -231,6 +231,8 @@ def build_python(
     """Build ``<repo>:gdal<line>-py<python>``: the Lambda Python base, /opt, compilers, numpy.
 
     ``overrides`` (a matrix overlay's requirement_overrides) re-pin its build tools too."""
+    requirements = ROOT / "docker" / "python" / "requirements.txt"
+    lock = locks.require(requirements, python, overrides)  # hash-locked (see gdal_lambda.locks)
     cli = client()
     gdal_ref = tag(line, target, repo=repo)
     _require(cli, gdal_ref, f"invoke build.gdal --version {line.name} --target {target.name}")
@@ -244,15 +246,11 @@ def build_python(
     # The GDAL image's provenance labels travel on: the Python and layer images (and the
     # manifests made from them) say which tarballs their /opt came from.
     provenance = {k: v for k, v in labels(cli, gdal_ref).items() if k.startswith(LABEL_PREFIX)}
-    with tempfile.TemporaryDirectory(prefix="gdal-lambda-pyreq.") as tmp:
-        requirements = Path(tmp) / "requirements.txt"
-        text = (ROOT / "docker" / "python" / "requirements.txt").read_text(encoding="utf-8")
-        requirements.write_text(override_pins(text, overrides or {}), encoding="utf-8")
-        extra = [(requirements, "docker/python/requirements.txt")]
-        with build_context(ROOT / "docker" / "python" / "Dockerfile", extra) as ctx:
-            return stream_build(
-                cli, context=ctx, tag=ref, buildargs=buildargs, labels=provenance, echo=echo
-            )
+    extra = [(lock, "docker/python/requirements.lock")]
+    with build_context(ROOT / "docker" / "python" / "Dockerfile", extra) as ctx:
+        return stream_build(
+            cli, context=ctx, tag=ref, buildargs=buildargs, labels=provenance, echo=echo
+        )
 
 
 def recipe_dir(recipe: str) -> Path:
@@ -283,8 +281,8 @@ def build_layer(
 ) -> BuildResult:
     """Build ``<repo>:gdal<line>-py<python>-<recipe>`` from ``layers/<recipe>/``.
 
-    The recipe's context also receives ``isolated.txt`` and ``build-constraints.txt`` (both
-    empty unless a matrix overlay sets ``build_constraints``): see :func:`split_isolated`."""
+    The recipe's context receives its hash-locked requirements: see
+    :func:`gdal_lambda.locks.layer_context`."""
     folder = recipe_dir(recipe)
     cli = client()
     python_ref = tag(line, target, python=python, repo=repo)
@@ -297,20 +295,10 @@ def build_layer(
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-recipe.") as tmp:
         ctx = Path(tmp) / recipe
         shutil.copytree(folder, ctx)
-        isolated: list[str] = []
-        for requirements in sorted(ctx.glob("requirements*.txt")):
-            text = override_pins(requirements.read_text(encoding="utf-8"), overrides or {})
-            shared, moved = split_isolated(text, build_constraints or {})
-            requirements.write_text(shared, encoding="utf-8")
-            isolated.extend(moved)
-        (ctx / "isolated.txt").write_text("".join(f"{r}\n" for r in isolated), encoding="utf-8")
-        constraints = sorted({c for cs in (build_constraints or {}).values() for c in cs})
-        (ctx / "build-constraints.txt").write_text(
-            "".join(f"{c}\n" for c in constraints), encoding="utf-8"
-        )
-        return stream_build(
-            cli, context=ctx, tag=ref, buildargs={"PYTHON_IMAGE": python_ref}, echo=echo
-        )
+        # The recipe's hash-locked requirements (see gdal_lambda.locks).
+        locks.layer_context(folder / "requirements.txt", python, ctx, overrides, build_constraints)
+        buildargs = {"PYTHON_IMAGE": python_ref, "GDAL_BINDINGS_SHA256": line.bindings_sha256}
+        return stream_build(cli, context=ctx, tag=ref, buildargs=buildargs, echo=echo)
 
 
 def override_pins(requirements: str, overrides: dict[str, str]) -> str:

@@ -33,7 +33,7 @@ from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 from rich.console import Console
 from rich.table import Table
 
-from . import images, naming
+from . import images, locks, naming
 from .errors import GdalLambdaError
 from .fsutil import atomic_write_text
 from .runtime import LAYER_ROOT, runtime_sonames
@@ -440,7 +440,10 @@ def build_layer_zip(
                 "python": python,
                 "line": line.name,
                 "components": gdal_provenance(images.labels(cli, ref)),
-                "python_packages": installed_distributions(tree / "python"),
+                # version, file and sha256 of each (pip's --report, see gdal_lambda.locks)
+                "python_packages": locks.python_packages(
+                    installed_distributions(tree / "python"), locks.image_reports(cli, ref)
+                ),
                 "bundled_libraries": bundled,
             },
         )

@@ -42,6 +42,8 @@ class Source:
 class Line:
     name: str
     sources: dict[str, Source]
+    # sha256 of the PyPI sdist gdal-<gdal>.tar.gz (GDAL's Python bindings), checked at install
+    bindings_sha256: str = ""
 
     def version(self, library: str) -> str:
         return self.sources[library].version
@@ -209,7 +211,14 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
                     path, f"lines.{line_name} pins {library} {version}, which has no sources entry"
                 )
             picked[library] = sources[(library, version)]
-        lines[line_name] = Line(name=line_name, sources=picked)
+        bindings = pins.get("bindings_sha256", "")
+        if not isinstance(bindings, str) or not _SHA256.match(bindings):
+            raise _fail(
+                path,
+                f"lines.{line_name} has no valid bindings_sha256 (the sha256 of the PyPI sdist "
+                f"gdal-{picked['gdal'].version}.tar.gz)",
+            )
+        lines[line_name] = Line(name=line_name, sources=picked, bindings_sha256=bindings)
 
     targets: dict[str, Target] = {}
     for name, raw in data.get("targets", {}).items():
