@@ -23,7 +23,7 @@ from invoke.collection import Collection
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from gdal_lambda import images, layer, local, readme, sources, versions
+from gdal_lambda import images, layer, local, locks, readme, sources, versions
 from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
@@ -575,6 +575,33 @@ def push(
 # <<< publish tasks
 
 
+@task(
+    help={
+        "check": "only report missing or stale locks (exit 1 if any); write nothing",
+        "overlay": "also lock this matrix overlay's requirement overrides (repeatable)",
+        "index_url": f"the package index (default {locks.INDEX_URL})",
+    },
+    iterable=["overlay"],
+)
+@clean_errors
+def lock(
+    c: Any, check: bool = False, overlay: list[str] | None = None, index_url: str | None = None
+) -> None:
+    """Regenerate the hash-locked requirements (locks/py<python>.txt beside each input)."""
+    matrix = versions.load_matrix()
+    overlays = locks.known_overlays() + [
+        versions.load_matrix(overlay=path) for path in overlay or []
+    ]
+    if check:
+        problems = locks.check(matrix, overlays)
+        if problems:
+            raise Exit("\n".join(f"error: {p}" for p in problems), code=1)
+        print("every lock is up to date")
+        return
+    written = locks.regenerate(matrix, overlays, index_url or locks.INDEX_URL)
+    print(f"{len(written)} locks written")
+
+
 build = Collection("build")
 build.add_task(gdal)
 build.add_task(python)
@@ -588,6 +615,7 @@ ns.add_task(layer_zip)
 ns.add_task(package_task)
 ns.add_task(run_task)
 ns.add_task(drivers)
+ns.add_task(lock)
 # >>> publish collection
 layers = Collection("layers")
 layers.add_task(layers_list, name="list")

@@ -51,6 +51,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         file = (state.root / path.lstrip("/")).resolve()
+        if file.is_dir():  # a package index's /simple/<name>/ page
+            file = file / "index.html"
         if not file.is_file() or state.root.resolve() not in file.parents:
             self.send_response(HTTPStatus.NOT_FOUND)
             self.send_header("Content-Length", "0")
@@ -77,6 +79,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = data[start : end + 1]
         self.send_response(status)
         self.send_header("Accept-Ranges", "bytes")
+        if file.suffix == ".html":  # pip reads an index page only when it says it is HTML
+            self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))
         if status == HTTPStatus.PARTIAL_CONTENT:
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")

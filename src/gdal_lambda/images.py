@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from . import naming
+from . import locks
 from .containers import client, image_exists, labels
 from .errors import GdalLambdaError, MissingImage
 from .project import project_root
@@ -195,8 +195,12 @@ def build_gdal(
 def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None) -> BuildResult:
     """Build ``<repo>:gdal<line>-py<python>``: the Lambda Python base, /opt, compilers, numpy.
 
-    A matrix overlay's requirement_overrides re-pin its build tools too."""
+    A matrix overlay's requirement_overrides re-pin its build tools too; every install is
+    hash-locked (see gdal_lambda.locks)."""
     target, python = variant.target, variant.python
+    root = project_root()
+    overrides = variant.matrix.requirement_overrides
+    lock = locks.require(root / "docker" / "python" / "requirements.txt", python, overrides)
     cli = client()
     gdal_ref = variant.gdal_tag
     require(cli, variant, "gdal", gdal_ref)
@@ -209,22 +213,16 @@ def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None)
     # The GDAL image's provenance labels travel on: the Python and layer images (and the
     # manifests made from them) say which tarballs their /opt came from.
     provenance = {k: v for k, v in labels(cli, gdal_ref).items() if k.startswith(LABEL_PREFIX)}
-    root = project_root()
-    with tempfile.TemporaryDirectory(prefix="gdal-lambda-pyreq.") as tmp:
-        requirements = Path(tmp) / "requirements.txt"
-        text = (root / "docker" / "python" / "requirements.txt").read_text(encoding="utf-8")
-        overrides = variant.matrix.requirement_overrides
-        requirements.write_text(override_pins(text, overrides), encoding="utf-8")
-        extra = [(requirements, "docker/python/requirements.txt")]
-        with build_context(root / "docker" / "python" / "Dockerfile", extra) as ctx:
-            return stream_build(
-                cli,
-                context=ctx,
-                tag=variant.python_tag,
-                buildargs=buildargs,
-                labels=provenance,
-                echo=echo,
-            )
+    extra = [(lock, "docker/python/requirements.lock")]
+    with build_context(root / "docker" / "python" / "Dockerfile", extra) as ctx:
+        return stream_build(
+            cli,
+            context=ctx,
+            tag=variant.python_tag,
+            buildargs=buildargs,
+            labels=provenance,
+            echo=echo,
+        )
 
 
 def recipe_dir(recipe: str, root: Path | None = None) -> Path:
@@ -246,11 +244,10 @@ def recipe_dir(recipe: str, root: Path | None = None) -> Path:
 def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) -> BuildResult:
     """Build ``<repo>:gdal<line>-py<python>-<recipe>`` from ``layers/<recipe>/``.
 
-    The recipe's context also receives ``isolated.txt`` and ``build-constraints.txt`` (both
-    empty unless a matrix overlay sets ``build_constraints``): see :func:`split_isolated`.
-    The distributions compiled against /opt (matrix.toml's ``compiled_against_opt``) are its
-    NO_BINARY build argument."""
-    matrix, recipe = variant.matrix, variant.recipe
+    The recipe's context receives its hash-locked requirements (see
+    :func:`gdal_lambda.locks.layer_context`); the distributions compiled against /opt
+    (matrix.toml's ``compiled_against_opt``) are its NO_BINARY build argument."""
+    matrix, recipe, python = variant.matrix, variant.recipe, variant.python
     folder = recipe_dir(recipe)
     cli = client()
     python_ref = variant.python_tag
@@ -259,18 +256,12 @@ def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) 
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-recipe.") as tmp:
         ctx = Path(tmp) / recipe
         shutil.copytree(folder, ctx)
-        isolated: list[str] = []
-        for requirements in sorted(ctx.glob("requirements*.txt")):
-            text = override_pins(
-                requirements.read_text(encoding="utf-8"), matrix.requirement_overrides
-            )
-            shared, moved = split_isolated(text, build_constraints)
-            requirements.write_text(shared, encoding="utf-8")
-            isolated.extend(moved)
-        (ctx / "isolated.txt").write_text("".join(f"{r}\n" for r in isolated), encoding="utf-8")
-        constraints = sorted({c for cs in build_constraints.values() for c in cs})
-        (ctx / "build-constraints.txt").write_text(
-            "".join(f"{c}\n" for c in constraints), encoding="utf-8"
+        locks.layer_context(
+            folder / "requirements.txt",
+            python,
+            ctx,
+            matrix.requirement_overrides,
+            build_constraints,
         )
         return stream_build(
             cli,
@@ -279,52 +270,10 @@ def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) 
             buildargs={
                 "PYTHON_IMAGE": python_ref,
                 "NO_BINARY": ",".join(matrix.compiled_against_opt),
+                "GDAL_BINDINGS_SHA256": variant.line.bindings_sha256,
             },
             echo=echo,
         )
-
-
-def override_pins(requirements: str, overrides: dict[str, str]) -> str:
-    """Replace ``name==version`` pins (markers kept) by the matrix overlay's versions."""
-    wanted = {naming.distribution_name(name): version for name, version in overrides.items()}
-    out: list[str] = []
-    for raw in requirements.splitlines(keepends=True):
-        req = naming.requirement(raw)
-        version = wanted.get(naming.distribution_name(req.name)) if req else None
-        pins = [spec for spec in req.specifier if spec.operator == "=="] if req else []
-        if req is None or version is None or len(pins) != 1:
-            out.append(raw)
-            continue
-        # Rebuilt from the parsed parts; the marker, spacing and line ending stay as written.
-        head, sep, tail = raw.partition(";")
-        if not sep:
-            tail = head[len(head.rstrip()) :]
-            head = ""
-        space = head[len(head.rstrip()) :]
-        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-        out.append(f"{req.name}{extras}=={version}{space}{sep}{tail}")
-    return "".join(out)
-
-
-def split_isolated(
-    requirements: str, build_constraints: dict[str, list[str]]
-) -> tuple[str, list[str]]:
-    """Move the requirement lines of packages with build constraints out of a requirements text.
-
-    A recipe compiles its packages with ``--no-build-isolation`` against the Python image's one
-    Cython; a package that toolchain cannot compile (pyproj 3.6 needs Cython < 3.1, rasterio
-    1.5 and shapely 2.2 need >= 3.1) is built by itself in an isolated environment held to its
-    constraints. Returns (the text without those lines, the lines moved)."""
-    wanted = {naming.distribution_name(name) for name in build_constraints}
-    kept: list[str] = []
-    moved: list[str] = []
-    for raw in requirements.splitlines(keepends=True):
-        req = naming.requirement(raw)
-        if req is not None and naming.distribution_name(req.name) in wanted:
-            moved.append(raw.strip())
-        else:
-            kept.append(raw)
-    return "".join(kept), moved
 
 
 def label_problems(actual: dict[str, str], matrix: Matrix, line: Line, target: Target) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import containers
+from . import containers, locks
 from .assembly import (
     Assembled,
     SizeReport,
@@ -71,7 +71,10 @@ def build_layer_zip(
                 "python": variant.python,
                 "line": variant.line.name,
                 "components": gdal_provenance(containers.labels(cli, ref)),
-                "python_packages": installed_distributions(tree / "python"),
+                # version, file and sha256 of each (pip's --report, see gdal_lambda.locks)
+                "python_packages": locks.python_packages(
+                    installed_distributions(tree / "python"), locks.image_reports(cli, ref)
+                ),
                 "bundled_libraries": assembled.bundled,
                 "runtime_symbol_versions": assembled.highest,
                 "satisfies_policies": assembled.satisfies,

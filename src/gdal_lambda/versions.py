@@ -44,6 +44,8 @@ class Source:
 class Line:
     name: str
     sources: dict[str, Source]
+    # sha256 of the PyPI sdist gdal-<gdal>.tar.gz (GDAL's Python bindings), checked at install
+    bindings_sha256: str = ""
 
     def version(self, library: str) -> str:
         return self.sources[library].version
@@ -114,7 +116,7 @@ class Matrix:
     # package -> version, replacing a recipe's own pin (set only by an overlay; see load_matrix)
     requirement_overrides: dict[str, str] = field(default_factory=dict)
     # package -> constraints for its own isolated build environment (overlay only; see
-    # images.split_isolated): for a pin that no single shared build toolchain can compile
+    # gdal_lambda.locks): for a pin that no single shared build toolchain can compile
     build_constraints: dict[str, list[str]] = field(default_factory=dict)
     overlay: Path | None = None
     # distributions compiled against /opt rather than taken as wheels ([python] in the matrix)
@@ -244,7 +246,14 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
                     path, f"lines.{line_name} pins {library} {version}, which has no sources entry"
                 )
             picked[library] = sources[(library, version)]
-        lines[line_name] = Line(name=line_name, sources=picked)
+        bindings = pins.get("bindings_sha256", "")
+        if not isinstance(bindings, str) or not _SHA256.match(bindings):
+            raise _fail(
+                path,
+                f"lines.{line_name} has no valid bindings_sha256 (the sha256 of the PyPI sdist "
+                f"gdal-{picked['gdal'].version}.tar.gz)",
+            )
+        lines[line_name] = Line(name=line_name, sources=picked, bindings_sha256=bindings)
 
     stack: dict[str, Source] = {}
     for library, version in data.get("stack", {}).items():

@@ -91,28 +91,6 @@ def test_size_limits(tmp_path: Path) -> None:
         assembly.check_limits(report, "demo", budget=100)
 
 
-def test_recipe_pin_overrides_keep_markers() -> None:
-    text = 'numpy==2.5.5 ; python_version >= "3.12"\npyproj==3.8.0 ; python_version >= "3.12"\npyproj==3.7.2\n'
-    out = images.override_pins(text, {"pyproj": "3.6.1"})
-    assert (
-        out
-        == 'numpy==2.5.5 ; python_version >= "3.12"\npyproj==3.6.1 ; python_version >= "3.12"\npyproj==3.6.1\n'
-    )
-
-
-def test_isolated_builds_leave_the_shared_requirements() -> None:
-    text = (
-        "# pins\n--no-binary pyproj\nnumpy==2.5.5\n"
-        'PyProj==3.6.1 ; python_version >= "3.12"\npyproj-extras==1.0\nshapely==2.2.0\n'
-    )
-    shared, moved = images.split_isolated(text, {"pyproj": ["cython<3.1"]})
-    assert moved == ['PyProj==3.6.1 ; python_version >= "3.12"']
-    assert (
-        shared == "# pins\n--no-binary pyproj\nnumpy==2.5.5\npyproj-extras==1.0\nshapely==2.2.0\n"
-    )
-    assert images.split_isolated(text, {}) == (text, [])
-
-
 def test_overlay_build_constraints_must_be_lists(tmp_path: Path) -> None:
     bad = tmp_path / "overlay.toml"
     bad.write_text('[build_constraints]\npyproj = "cython<3.1"\n')

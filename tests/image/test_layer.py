@@ -12,7 +12,7 @@ import pytest
 from conftest import make_cog
 from httpserver import serve
 
-from gdal_lambda import layer, runtime
+from gdal_lambda import layer, naming, runtime
 
 pytestmark = pytest.mark.image
 
@@ -76,9 +76,41 @@ def test_manifest_records_components(layer_zip: Path, line) -> None:
         assert manifest["components"][name]["sha256"] in {
             m.sha256 for m in line.sources[name].mirrors
         }
-    assert manifest["python_packages"]["GDAL"] == line.version("gdal")
+    packages = manifest["python_packages"]
+    assert packages["GDAL"]["version"] == line.version("gdal")
+    assert packages["GDAL"]["sha256"] == line.bindings_sha256
+    assert packages["GDAL"]["file"] == f"gdal-{line.version('gdal')}.tar.gz"
     for pkg in ("rasterio", "shapely", "pyproj", "numpy"):
-        assert pkg in manifest["python_packages"]
+        assert pkg in packages
+    for pkg in ("rasterio", "shapely", "pyproj"):  # compiled here: from their locked sdists
+        assert packages[pkg]["file"].endswith(".tar.gz"), packages[pkg]
+
+
+def test_manifest_python_entries_match_the_layer_and_its_lock(
+    cli, target, python, opt: Path, layer_zip: Path, matrix
+) -> None:
+    """Every distribution importlib.metadata finds in /opt/python (in the clean runtime) is in
+    the manifest with the same version, and its file's sha256 is one the lock lists."""
+    from gdal_lambda import locks
+
+    with zipfile.ZipFile(layer_zip) as zf:
+        packages = json.loads(zf.read("share/gdal-lambda/manifest.json"))["python_packages"]
+    code = (
+        "import importlib.metadata as m, json\n"
+        "print(json.dumps({d.metadata['Name']: d.version for d in "
+        "m.distributions(path=['/opt/python'])}))"
+    )
+    seen = json.loads(run(cli, target, python, opt, code).strip().splitlines()[-1])
+    assert seen == {name: entry["version"] for name, entry in packages.items()}
+    overrides = matrix.requirement_overrides
+    lock = locks.require(locks.ROOT / "layers/geo/requirements.txt", python, overrides)
+    pins = locks.read_lock(lock).pins
+    for name, entry in packages.items():
+        if name == "GDAL":
+            continue
+        version, hashes = pins[naming.distribution_name(name)]
+        assert entry["version"] == version, name
+        assert entry["sha256"] in hashes, f"{name}: {entry['file']} is not a file of the lock"
 
 
 def test_native_tools_in_the_clean_runtime(cli, target, python, opt: Path) -> None:
