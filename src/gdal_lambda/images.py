@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,9 +101,12 @@ def stream_build(
     """Build through the low-level API, streaming the log live.
 
     The daemon reports a failing RUN as an ``error`` event in the stream, not as an exception:
-    watch for it and raise one error naming the step, with the last lines of its output.
+    watch for it and raise one error naming the step, with the last lines of its output. Each
+    step is printed with the seconds since the build started (``[  812 s] Step 12/118 : ...``),
+    so a log tells how long every stage took.
     """
     write = echo or (lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    start = time.monotonic()
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     step = "(before the first step)"
     image_id = ""
@@ -121,6 +125,8 @@ def stream_build(
         for event in events:
             if "stream" in event:
                 text = event["stream"]
+                if _STEP.match(_ANSI.sub("", text)):
+                    write(f"[{time.monotonic() - start:5.0f} s] ")
                 write(text)
                 for line in _ANSI.sub("", text).splitlines():
                     if _STEP.match(line):

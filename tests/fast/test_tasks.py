@@ -214,10 +214,15 @@ def test_failing_build_step_names_the_step_and_its_last_lines(tmp_path: Path) ->
     (ctx / "Dockerfile").write_text(
         f"FROM {base}\nRUN echo preparing\nRUN echo first-clue && echo second-clue >&2 && exit 3\n"
     )
+    printed: list[str] = []
     with pytest.raises(GdalLambdaError) as err:
         images.stream_build(
-            cli, context=ctx, tag="gdal-lambda-test:failing", buildargs={}, echo=lambda _: None
+            cli, context=ctx, tag="gdal-lambda-test:failing", buildargs={}, echo=printed.append
         )
+    # Every step is printed after the seconds since the build started.
+    log = "".join(printed)
+    assert re.search(r"^\[\s*\d+ s\] Step 1/3 : FROM ", log, re.M), log[:300]
+    assert re.search(r"^\[\s*\d+ s\] Step 3/3 : RUN echo first-clue", log, re.M)
     text = str(err.value)
     assert "failed at Step 3/3 : RUN echo first-clue" in text
     assert "returned a non-zero code: 3" in text
