@@ -47,6 +47,13 @@ class Line:
     # sha256 of the PyPI sdist gdal-<gdal>.tar.gz (GDAL's Python bindings), checked at install
     bindings_sha256: str = ""
 
+    def seed_formats(self, drivers: Drivers) -> tuple[set[str], set[str]]:
+        """(seed raster formats this line's GDAL must list, those it must not: GDAL removed
+        them in a release not newer than this line's)."""
+        mine = _numbers(self.gdal)
+        gone = {n for n, v in drivers.seed_removed.items() if _numbers(v) <= mine}
+        return set(drivers.seed_raster) - gone, gone
+
     def version(self, library: str) -> str:
         return self.sources[library].version
 
@@ -102,7 +109,7 @@ class Drivers:
     gdal_links: tuple[str, ...]
     vsi: tuple[str, ...]
     seed_raster: tuple[str, ...] = ()
-    seed_exceptions: dict[str, str] = field(default_factory=dict)
+    seed_removed: dict[str, str] = field(default_factory=dict)  # format -> GDAL release
     minimum_count: int = 0
 
 
@@ -158,6 +165,10 @@ class Matrix:
                 f"unknown target {name!r}: known targets are {', '.join(sorted(self.targets))}"
             )
         return self.targets[name]
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
 def _fail(path: Path, what: str) -> GdalLambdaError:
@@ -298,7 +309,7 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
         gdal_links=tuple(drv.get("gdal_links", ())),
         vsi=tuple(drv.get("vsi", ())),
         seed_raster=tuple(drv.get("seed_raster", ())),
-        seed_exceptions=dict(drv.get("seed_exceptions", {})),
+        seed_removed={str(k): str(v) for k, v in drv.get("seed_removed", {}).items()},
         minimum_count=int(drv.get("minimum_count", 0)),
     )
     return Matrix(

@@ -161,3 +161,15 @@ def test_names_share_one_scheme() -> None:
     assert naming.layer_zip("3.13", "3.12").name == "gdal3.13-py3.12-geo.zip"
     assert naming.layer_name("3.13", "3.12") == "gdal313-py312-geo"
     assert naming.layer_name("3.10", "3.13", arch="arm64") == "gdal310-py313-geo-arm64"
+
+
+def test_seed_formats_follow_the_lines_gdal(matrix: versions.Matrix) -> None:
+    """A seed format GDAL removed is required of older lines and refused on newer ones."""
+    drivers = matrix.drivers
+    assert len(drivers.seed_raster) == 130 and drivers.minimum_count == 147
+    assert set(drivers.seed_removed) <= set(drivers.seed_raster)
+    new_required, new_gone = matrix.line("3.13").seed_formats(drivers)
+    old_required, old_gone = matrix.line("3.10").seed_formats(drivers)
+    assert "BLX" in new_gone and "BLX" in old_required  # removed in 3.11
+    assert "INGR" in new_gone and "INGR" in old_gone  # removed in 3.5
+    assert "GTiff" in new_required and not new_required & new_gone
