@@ -232,8 +232,8 @@ def layer_zip(
     result = layer.build_layer_zip(variant, dist=Path(dist) if dist else None, also_runs_on=others)
     print(
         f"wrote {result.zip_path} ({result.report.zipped or 0:,} bytes; "
-        f"{result.checked.elf_count} ELF files checked; {len(result.checked.bundled)} libraries "
-        f"bundled; satisfies {', '.join(result.checked.satisfies)})"
+        f"{result.assembled.elf_count} ELF files checked; {len(result.assembled.bundled)} libraries "
+        f"bundled; satisfies {', '.join(result.assembled.satisfies)})"
     )
 
 

@@ -31,8 +31,10 @@ mkdir -p "$out"
 cp -a "$src/." "$out/"
 
 # --- slim -------------------------------------------------------------------------------------
-rm -rf "$out/include" "$out/lib/pkgconfig" "$out/lib/cmake" "$out/share/man" "$out/share/doc" \
-    "$out/share/info" "$out/share/bash-completion"
+rm -rf "$out/include" "$out/lib/pkgconfig" "$out/lib/cmake" "$out/cmake" "$out/share/man" \
+    "$out/share/doc" "$out/share/info" "$out/share/bash-completion"
+# Build-time summaries some libraries install beside themselves (HDF5, netCDF).
+rm -f "$out"/lib/*.settings
 find "$out" \( -name '*.a' -o -name '*.la' -o -name '*.pyc' -o -name '*.pyo' \) -type f -delete
 find "$out" -depth -type d -name __pycache__ -exec rm -rf {} +
 site=$out/$pydir

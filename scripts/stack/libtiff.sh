@@ -4,3 +4,5 @@
 # carries the LERC codec; this one only needs the codecs grids use.
 cmake_install -Dtiff-tools=OFF -Dtiff-tests=OFF -Dtiff-contrib=OFF -Dtiff-docs=OFF -Dcxx=OFF \
     -Djbig=OFF -Dlerc=OFF -Dwebp=OFF -Djpeg=ON -Dzlib=ON -Dlibdeflate=ON -Dzstd=ON -Dlzma=ON
+# The C++ stream API is built whatever -Dcxx says in some releases; PROJ does not use it.
+rm -f "$PREFIX"/lib/libtiffxx*

@@ -325,11 +325,13 @@ def graft(tree: Path, libdir: str = "lib", keep: Sequence[str] = PUBLIC_PREFIXES
         ]
         if pairs:
             _run_patchelf(*pairs, str(info.path))
+    # Every symlink that leads to a renamed library (libcurl.so -> libcurl.so.4 -> the file),
+    # found before anything moves: a chain is judged by where it ends.
+    renamed = {path.resolve() for path, _ in renames.values()}
+    links = [p for p in folder.iterdir() if p.is_symlink() and p.resolve() in renamed]
     for path, new in renames.values():
         _run_patchelf("--set-soname", new, str(path))
-        target = folder / new
-        for link in folder.iterdir():
-            if link.is_symlink() and link.resolve() == path.resolve():
-                link.unlink()
-        path.rename(target)
+        path.rename(folder / new)
+    for link in links:
+        link.unlink()
     return {old: new for old, (_, new) in sorted(renames.items())}

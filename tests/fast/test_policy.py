@@ -142,6 +142,11 @@ def test_rpath_is_inherited_by_what_the_object_loads_and_runpath_is_not(tmp_path
 def test_graft_renames_bundled_libraries_and_survives_a_shadowing_copy(
     tmp_path: Path, tree: Path
 ) -> None:
+    # The usual chain of links to a library (dev link -> soname link -> file): none may dangle.
+    lib = tree / "lib"
+    (lib / "libbar.so.1").rename(lib / "libbar.so.1.2.3")
+    (lib / "libbar.so.1").symlink_to("libbar.so.1.2.3")
+    (lib / "libbar.so").symlink_to("libbar.so.1")
     renames = policy.graft(tree)
     assert set(renames) == {"libbar.so.1", "libfoo.so.1"}
     assert all(new.startswith(old.split(".so")[0] + "-") for old, new in renames.items())
