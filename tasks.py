@@ -230,10 +230,11 @@ def layer_zip(
         if name.strip()
     ]
     result = layer.build_layer_zip(variant, dist=Path(dist) if dist else None, also_runs_on=others)
+    facts = result.assembled
     print(
         f"wrote {result.zip_path} ({result.report.zipped or 0:,} bytes; "
-        f"{result.assembled.elf_count} ELF files checked; {len(result.assembled.bundled)} libraries "
-        f"bundled; satisfies {', '.join(result.assembled.satisfies)})"
+        f"{facts.elf_count} ELF files checked; {len(facts.bundled)} libraries bundled; "
+        f"satisfies the Lambda policies of {', '.join(facts.satisfies)})"
     )
 
 
