@@ -24,8 +24,9 @@ cmake_args=(
     "-DCMAKE_INSTALL_PREFIX=$PREFIX"
     -DCMAKE_INSTALL_LIBDIR=lib
     "-DCMAKE_PREFIX_PATH=$PREFIX"
-    # Look in /opt only for packages: a library missing from the stack must fail here, not
-    # be picked up from the build OS and then be absent from the layer.
+    # No package registry: what CMake finds comes from /opt (CMAKE_PREFIX_PATH, searched first)
+    # or the OS, which holds no library packages (scripts/packages/*-build.txt); the policy
+    # check would name any library that leaked in from there anyway.
     -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
     -DBUILD_SHARED_LIBS=ON
     -DBUILD_TESTING=OFF

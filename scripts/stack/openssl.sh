@@ -4,8 +4,11 @@
 # version on every target; the Lambda policy allows no libssl (see policies/README.md).
 # OPENSSLDIR is /etc/pki/tls, where Amazon Linux keeps cert.pem and openssl.cnf, so TLS
 # verification finds the system CA bundle on Lambda; elsewhere SSL_CERT_FILE points at one.
-# no-apps/no-docs/no-tests: libraries only.
+# no-autoload-config: never read that openssl.cnf. Amazon Linux's and Fedora's carry keys only
+# their own OpenSSL knows (rh-allow-sha1-signatures: openssl/openssl#27845), which would make
+# OPENSSL_init_ssl fail, and with it every HTTPS request GDAL, PROJ and libpq make. Certificate
+# paths do not come from the config file and still apply. no-apps/no-docs/no-tests: libraries only.
 ./config --prefix="$PREFIX" --libdir=lib --openssldir=/etc/pki/tls shared \
-    no-apps no-docs no-tests no-comp no-ssl3 no-weak-ssl-ciphers
+    no-autoload-config no-apps no-docs no-tests no-comp no-ssl3 no-weak-ssl-ciphers
 make -j "$jobs"
 make install_sw
