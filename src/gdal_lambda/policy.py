@@ -53,18 +53,29 @@ class Policy:
         return f"{family}_{'.'.join(str(n) for n in self.ceilings[family])}"
 
 
-def _version(text: str, where: Path) -> tuple[int, ...]:
+def _version(text: object, where: Path) -> tuple[int, ...]:
     try:
+        if not isinstance(text, str):
+            raise ValueError
         return tuple(int(part) for part in text.split("."))
     except ValueError:
-        raise GdalLambdaError(f"{where}: {text!r} is not a version like 2.34") from None
+        raise GdalLambdaError(
+            f'{where}: {text!r} is not a version in quotes, like "2.34"'
+        ) from None
+
+
+def _read(path: Path) -> dict[str, object]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise GdalLambdaError(f"{path}: not valid TOML ({exc})") from None
 
 
 def load_policy(directory: Path, target: str, arch: str, known_targets: Iterable[str]) -> Policy:
     """Read ``directory/<target>.toml`` for one architecture; every problem is one error."""
     known = sorted(known_targets)
     for path in sorted(directory.glob("*.toml")):
-        named = tomllib.loads(path.read_text(encoding="utf-8")).get("target")
+        named = _read(path).get("target")
         if named not in known:
             raise GdalLambdaError(
                 f"policy file {path} names target {named!r}, which matrix.toml does not have "
@@ -75,18 +86,17 @@ def load_policy(directory: Path, target: str, arch: str, known_targets: Iterable
         raise GdalLambdaError(
             f"no Lambda policy for target {target!r}: add {path} (see policies/README.md)"
         )
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise GdalLambdaError(f"{path}: not valid TOML ({exc})") from None
+    data = _read(path)
     arches = data.get("arch", {})
+    if not isinstance(arches, dict):
+        raise GdalLambdaError(f"{path}: [arch.<name>] must be tables")
     if arch not in arches:
         raise GdalLambdaError(
             f"{path} has no [arch.{arch}] section: policies there are for {', '.join(arches)}"
         )
     section = arches[arch]
     try:
-        libraries = frozenset([*data["libraries"], section["loader"]])
+        libraries = frozenset([*data["libraries"], section["loader"]])  # type: ignore[misc]
         ceilings = {k: _version(v, path) for k, v in section["symbol_versions"].items()}
     except KeyError as exc:
         raise GdalLambdaError(f"{path} lacks {exc.args[0]}") from None
@@ -239,7 +249,15 @@ class _Walker:
         if key in self.seen:
             return
         self.seen.add(key)
-        own = tuple(_expand(e, info.path.parent, self.tree, self.mount) for e in info.rpath)
+        # glibc ignores an object's DT_RPATH when it has a DT_RUNPATH: for its own needs and for
+        # what it loads. Repeated directories change nothing: keep each once, so that libraries
+        # that need each other through DT_RPATH end the walk.
+        own = (
+            ()
+            if info.runpath
+            else tuple(_expand(e, info.path.parent, self.tree, self.mount) for e in info.rpath)
+        )
+        passed = tuple(dict.fromkeys(own + chain))
         for name in info.needed:
             if name in self.policy.libraries:
                 self.check_versions(info, name)
@@ -256,7 +274,7 @@ class _Walker:
             if child is None:
                 self.add(info, name, f"needs {name}, but {found.name} in the tree is not ELF")
                 continue
-            self.walk(child, own + chain)
+            self.walk(child, passed)
 
 
 def check_tree(
@@ -311,6 +329,11 @@ def graft(tree: Path, libdir: str = "lib", keep: Sequence[str] = PUBLIC_PREFIXES
     for info in iter_elf(folder):
         if info.path.parent != folder or not info.soname or info.soname.startswith(tuple(keep)):
             continue
+        if info.soname in renames:
+            raise GdalLambdaError(
+                f"{folder.name}/ holds two files with the soname {info.soname}: "
+                f"{renames[info.soname][0].name} and {info.path.name}; remove the stale one"
+            )
         with info.path.open("rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
         renames[info.soname] = (info.path, grafted_name(info.soname, digest))

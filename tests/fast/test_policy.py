@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,97 @@ def test_every_target_has_a_policy_for_every_architecture() -> None:
     assert al2023.ceiling_name("GLIBCXX") == "GLIBCXX_3.4.29"
     # The public image is not the execution environment: libexpat is not promised.
     assert "libexpat.so.1" not in al2023.libraries
+
+
+def test_libraries_that_need_each_other_through_rpath_end_the_walk(tmp_path: Path) -> None:
+    """liba and libb (both DT_RPATH $ORIGIN) need each other: one walk, no recursion."""
+    opt = tmp_path / "opt"
+    lib = opt / "lib"
+    lib.mkdir(parents=True)
+    for _name, other in (("a", "b"), ("b", "a")):
+        # A stub of the other first, so that each can link against it.
+        _lib(
+            tmp_path,
+            lib,
+            f"{other}stub",
+            f"lib{other}.so.1",
+            f"int {other}(void) {{ return 1; }}\n",
+        )
+    for name, other in (("a", "b"), ("b", "a")):
+        _lib(
+            tmp_path,
+            lib,
+            name,
+            f"lib{name}.so.1",
+            f"int {other}(void);\nint {name}(void) {{ return {other}(); }}\n",
+            f"-L{lib}",
+            f"-l:lib{other}.so.1",
+            "-Wl,--disable-new-dtags",
+            "-Wl,-rpath,$ORIGIN",
+        )
+    report = policy.check_tree(opt, MOUNT, (), _policy())
+    assert report.ok, report.violations
+    assert report.elf_count == 2
+
+
+def test_an_object_with_runpath_passes_no_rpath_on(tmp_path: Path) -> None:
+    """glibc ignores DT_RPATH on an object that also has DT_RUNPATH, for what it loads too.
+
+    The executable's RUNPATH finds libfoo (in run/); libbar (in rpath/) is reachable only
+    through the executable's DT_RPATH, which the loader ignores: libbar is missing."""
+    opt = tmp_path / "opt"
+    _lib(tmp_path, opt / "rpath", "bar", "libbar.so.1", BAR)
+    _lib(tmp_path, opt / "run", "foo", "libfoo.so.1", FOO, f"-L{opt / 'rpath'}", "-l:libbar.so.1")
+    tool = _exe(
+        tmp_path,
+        opt / "bin" / "tool",
+        MAIN,
+        f"-L{opt / 'run'}",
+        "-l:libfoo.so.1",
+        f"-Wl,-rpath-link,{opt / 'rpath'}",
+    )
+    real = elf.read_elf(tool)
+    assert real is not None
+    # Linkers write one tag or the other: the both-tags case is described, not compiled.
+    both = replace(real, rpath=("$ORIGIN/../rpath",), runpath=("$ORIGIN/../run",))
+    walker = policy._Walker(opt, MOUNT, LD_PATH, _policy())
+    walker.walk(both, ())
+    assert [(v.file, v.library) for v in walker.report.violations] == [
+        ("run/libfoo.so.1", "libbar.so.1")
+    ]
+
+
+def test_two_files_with_one_soname_are_refused(tmp_path: Path, tree: Path) -> None:
+    _lib(tmp_path, tree / "lib", "bar2", "libbar.so.1.0", BAR.replace("41", "40"))
+    subprocess.run(
+        [
+            policy.patchelf_command(),
+            "--set-soname",
+            "libbar.so.1",
+            str(tree / "lib" / "libbar.so.1.0"),
+        ],
+        check=True,
+    )
+    with pytest.raises(GdalLambdaError, match=r"two files with the soname libbar.so.1"):
+        policy.graft(tree)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('target = "al2023"\nlibraries = [\n', "not valid TOML"),
+        (
+            'target = "al2023"\nlibraries = []\n[arch.x86_64]\nloader = "l"\n'
+            "symbol_versions = { GLIBC = 2.34 }\n",
+            r"2.34 is not a version in quotes",
+        ),
+    ],
+    ids=["broken-toml", "unquoted-version"],
+)
+def test_a_bad_policy_file_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "al2023.toml").write_text(text)
+    known = versions.load_matrix().targets
+    with pytest.raises(GdalLambdaError, match=message):
+        policy.load_policy(folder, "al2023", "x86_64", known)
