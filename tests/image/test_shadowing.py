@@ -26,7 +26,9 @@ pytestmark = pytest.mark.image
 
 OLD_SQLITE_DEB = "http://deb.debian.org/debian/pool/main/s/sqlite3/libsqlite3-0_3.34.1-3_amd64.deb"
 OLD_SQLITE_SHA256 = "a0b8d3acf4a0483048637637d269be93af48d5c16f6f139f53edd13384ad4686"
-SHADOW = "/var/lang/lib"  # where Lambda's Python runtime keeps its own copies
+# A folder ahead of /opt/lib on LD_LIBRARY_PATH, as /var/lang/lib is on Lambda (not /var/lang/lib
+# itself: on the al2023 images it holds the interpreter's own libpython).
+SHADOW = "/var/shadow"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def _run(cli, target, python, opt: Path, code: str, **kwargs) -> str:
 
 
 SHADOWED = """
-import json, subprocess
+import ctypes, json, subprocess
 from osgeo import gdal, ogr, osr
 import rasterio, pyproj
 gdal.UseExceptions()
@@ -69,7 +71,9 @@ print(json.dumps({
     "rasterio_crs": rasterio.crs.CRS.from_epsg(3857).to_epsg(),
     "projinfo": subprocess.run(["projinfo", "-q", "-o", "PROJ", "EPSG:32631"],
                                capture_output=True, text=True, check=True).stdout.strip(),
-    "old_sqlite_loaded": "OLD_SQLITE" in maps,
+    # what a plain dlopen of the soname gets: the runtime's copy (it is ahead on the path)
+    "plain_sqlite": ctypes.CDLL("libsqlite3.so.0").sqlite3_libversion_number(),
+    "old_sqlite_loaded": "OLD_SQLITE" in open("/proc/self/maps").read(),
     "layer_sqlite": sorted({l.split()[-1] for l in maps.splitlines() if "/opt/lib/libsqlite3" in l}),
 }))
 """
@@ -92,6 +96,8 @@ def test_an_older_runtime_sqlite_ahead_of_opt_lib_breaks_nothing(
     assert facts["gpkg"] == 1 and facts["wkt"]
     assert facts["pyproj"] == "WGS 84 / UTM zone 31N" and facts["rasterio_crs"] == 3857
     assert "+proj=utm +zone=31" in facts["projinfo"]
+    # The shadowing copy is really there and really first: a plain dlopen gets 3.34.1.
+    assert facts["plain_sqlite"] == 3034001 and facts["old_sqlite_loaded"]
     # The layer used its own sqlite, under its own name, not the runtime's older one.
     assert len(facts["layer_sqlite"]) == 1 and "libsqlite3-" in facts["layer_sqlite"][0]
 
@@ -126,3 +132,5 @@ def test_runtime_modules_keep_their_own_libraries(cli, target, python, opt: Path
     # unique name) for GDAL and PROJ.
     assert any(p.startswith("/opt/lib/libsqlite3-") for p in facts["sqlite"]), facts
     assert any(not p.startswith("/opt/") for p in facts["sqlite"]), facts
+    assert any(p.startswith("/opt/lib/libssl-") for p in facts["ssl"]), facts
+    assert any(not p.startswith("/opt/") for p in facts["ssl"]), facts
