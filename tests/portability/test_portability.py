@@ -1,11 +1,14 @@
-"""The native part of a layer built on an older stand-in runs in a newer runtime.
+"""One layer, built on the ABI floor, unchanged in newer runtimes.
 
-Run by `nox -s portability-<line>`: it builds the line's layer on debian12 (glibc 2.36) and
-runs its gdalinfo, ogr2ogr and PROJ tools in the debian13 runtime with Lambda's environment.
+Run by `nox -s portability-<line>` after `nox -s test-<line>` built the layer zip for
+$GDAL_LAMBDA_TARGET (CI: the debian11 floor stand-in). Every other stand-in runtime runs the
+layer's native tools (gdalinfo, ogr2ogr, projinfo, cs2cs) with Lambda's environment; one whose
+Python is the layer's (debian13: 3.13) also imports the layer's Python packages.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -14,33 +17,70 @@ import pytest
 
 from gdal_lambda import images, naming, runtime, versions
 
+MATRIX = versions.load_matrix()
+LINE = MATRIX.line(os.environ.get("GDAL_LAMBDA_LINE", "3.13"))
+BUILT_ON = MATRIX.target(os.environ.get("GDAL_LAMBDA_TARGET") or "debian11")
+PYTHON = BUILT_ON.check_python(None)
+RUNTIMES = sorted(n for n, t in MATRIX.targets.items() if t.is_standin and n != BUILT_ON.name)
 
-def test_debian12_layer_tools_run_in_the_debian13_runtime(tmp_path: Path) -> None:
-    matrix = versions.load_matrix()
-    line = matrix.line(os.environ.get("GDAL_LAMBDA_LINE", "3.13"))
-    built_on = matrix.target(os.environ.get("GDAL_LAMBDA_BUILT_ON", "debian12"))
-    run_on = matrix.target(os.environ.get("GDAL_LAMBDA_RUN_ON", "debian13"))
-    zip_path = naming.layer_zip(line.name, built_on.check_python(None), "geo", built_on.name)
+TOOLS = (
+    "set -e; gdalinfo --version; projinfo EPSG:3857 -o PROJ | tail -1; "
+    "echo '49 2' | cs2cs -f '%.2f' EPSG:4326 EPSG:3857; "
+    'echo \'{"type":"Point","coordinates":[1,2]}\' > /tmp/p.geojson; '
+    "ogr2ogr -f GPKG /tmp/p.gpkg /tmp/p.geojson; ogrinfo -ro -so -al /tmp/p.gpkg | grep 'Feature Count'"
+)
+IMPORTS = """
+import json
+import numpy, rasterio, shapely, pyproj
+from osgeo import gdal, osr
+from shapely.geometry import Point
+print(json.dumps({
+    "gdal": gdal.__version__, "rasterio_gdal": rasterio.__gdal_version__,
+    "proj": pyproj.proj_version_str, "geos": shapely.geos_version_string,
+    "transform": pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(2, 49),
+    "area": Point(0, 0).buffer(1).area, "numpy": numpy.arange(4).sum().item(),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def opt(tmp_path_factory) -> Path:
+    zip_path = naming.layer_zip(LINE.name, PYTHON, "geo", BUILT_ON.name)
     if not zip_path.is_file():
-        pytest.fail(f"{zip_path} missing: run `nox -s portability-{line.name}`")
-    opt = tmp_path / "opt"
-    subprocess.run(["unzip", "-q", str(zip_path), "-d", str(opt)], check=True)
-    script = (
-        "set -e; gdalinfo --version; projinfo EPSG:3857 -o PROJ | tail -1; "
-        "echo '49 2' | cs2cs -f '%.2f' EPSG:4326 EPSG:3857; "
-        'echo \'{"type":"Point","coordinates":[1,2]}\' > /tmp/p.geojson; '
-        "ogr2ogr -f GPKG /tmp/p.gpkg /tmp/p.geojson; ogrinfo -ro -so -al /tmp/p.gpkg | grep 'Feature Count'"
-    )
+        pytest.fail(f"{zip_path} missing: run `nox -s test-{LINE.name}` first")
+    dest = tmp_path_factory.mktemp("layer") / "opt"
+    subprocess.run(["unzip", "-q", str(zip_path), "-d", str(dest)], check=True)
+    return dest
+
+
+def _run(target: versions.Target, command: list[str], opt: Path) -> str:
     code, out = runtime.run_clean(
-        images.client(),
-        run_on,
-        run_on.check_python(None),
-        ["sh", "-c", script],
-        opt=opt,
-        env=runtime.data_env(),
+        images.client(), target, target.check_python(None), command, opt=opt, env=runtime.data_env()
     )
-    assert code == 0, out
-    assert f"GDAL {line.version('gdal')}" in out
+    assert code == 0, out[-3000:]
+    return out
+
+
+@pytest.mark.parametrize("run_on", RUNTIMES)
+def test_native_tools_run_in_another_runtime(opt: Path, run_on: str) -> None:
+    out = _run(MATRIX.targets[run_on], ["sh", "-c", TOOLS], opt)
+    assert f"GDAL {LINE.version('gdal')}" in out
     assert "+proj=merc" in out
     assert "222638.98\t6274861.39" in out
     assert "Feature Count: 1" in out
+
+
+@pytest.mark.parametrize(
+    "run_on", [n for n in RUNTIMES if PYTHON in MATRIX.targets[n].pythons] or ["(none)"]
+)
+def test_python_imports_in_another_runtime_with_the_same_python(opt: Path, run_on: str) -> None:
+    if run_on == "(none)":
+        pytest.fail(f"no other stand-in runtime has Python {PYTHON}: nothing proves the imports")
+    out = _run(MATRIX.targets[run_on], ["python3", "-c", IMPORTS], opt)
+    facts = json.loads(out.strip().splitlines()[-1])
+    assert facts["gdal"] == facts["rasterio_gdal"] == LINE.version("gdal")
+    assert facts["proj"] == LINE.version("proj")
+    assert facts["geos"].startswith(LINE.version("geos"))
+    x, y = facts["transform"]
+    assert x == pytest.approx(222638.98, abs=0.01) and y == pytest.approx(6274861.39, abs=0.01)
+    assert facts["area"] == pytest.approx(3.1365, abs=0.001) and facts["numpy"] == 6
