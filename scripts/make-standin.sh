@@ -162,8 +162,8 @@ if [[ -n $python_src ]]; then
             make install DESTDIR=/out >/tmp/install.log 2>&1 \
                 || { tail -n 40 /tmp/install.log; exit 1; }
             # Debug information is most of libpython and lib-dynload (-g is a CPython default).
-            find /out/var/lang -type f \( -name "*.so*" -o -name "python3.*[0-9]" \) \
-                -exec strip --strip-debug {} +
+            find /out/var/lang/lib -type f -name "*.so*" -exec strip --strip-debug {} +
+            find /out/var/lang/bin -type f -name "python3.*[0-9]" -exec strip --strip-debug {} +
         ' builder "${build_packages[@]}" >"$work/builder.log" 2>&1 || {
         tail -n 40 "$work/builder.log" >&2
         echo "error: compiling CPython from $python_src in the $suite builder failed (log above)" >&2
