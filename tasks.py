@@ -116,7 +116,9 @@ def resolve(
 # build.*
 
 _LINE_HELP = "GDAL line from matrix.toml (3.13, 3.10...); required"
-_TARGET_HELP = "al2023 (default, or $GDAL_LAMBDA_TARGET) or a local stand-in (debian13, debian12)"
+_TARGET_HELP = (
+    "al2023 (default, or $GDAL_LAMBDA_TARGET) or a local stand-in (debian11, debian12, debian13)"
+)
 _REPO_HELP = "image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)"
 
 
@@ -171,14 +173,18 @@ def layer_image(
 
 
 @plain_task(
-    help={"target": "stand-in target (debian13, debian12); required", "force": "make it again"}
+    help={
+        "target": "stand-in target (debian11, debian12, debian13); required",
+        "force": "make it again",
+    }
 )
 @clean_errors
 def standin(c: Any, target: str | None = None, force: bool = False) -> None:
     """Make a stand-in base image with debootstrap + docker import (needs root)."""
     matrix = versions.load_matrix()
     picked = matrix.target(_required(target, "--target", "debian13"))
-    print(f"made {images.make_standin(picked, force=force)}")
+    settings = sources.Settings.from_env(os.environ)
+    print(f"made {images.make_standin(picked, force=force, fetch_settings=settings)}")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -21,6 +21,15 @@ else
     exit 1
 fi
 
+# The `python` set adds the headers and venv of the distribution's python3. An image whose
+# python3 is a CPython in /var/lang (Lambda's Python images, the floor stand-in) has its own
+# headers in /var/lang/include and its own venv; Debian's python3-dev would install a second
+# interpreter (bullseye's 3.9) and headers that do not match the one that builds the packages.
+if [[ ${1:-} == python && -x /var/lang/bin/python3 ]]; then
+    echo "install-packages.sh: python set skipped, python3 is /var/lang's (it has its headers)"
+    exit 0
+fi
+
 if [[ ${1:-} == - ]]; then
     shift
     packages=("$@")

@@ -5,20 +5,43 @@
 # settings, so that builds FROM it work behind a TLS-intercepting proxy. The real
 # Dockerfiles never mention certificates: only the stand-in does.
 #
-# usage: make-standin.sh SUITE IMAGE_TAG [MIRROR]
-#   SUITE      a Debian suite known to debootstrap (bookworm, trixie, ...)
-#   IMAGE_TAG  the tag to give the imported image (e.g. gdal-lambda-standin:debian13)
-#   MIRROR     Debian mirror (default http://deb.debian.org/debian)
+# With --python, the stand-in is shaped like Lambda's Python images instead: no Debian python3,
+# but CPython compiled from the given (already verified) source tarball into /var/lang, in a
+# throw-away builder container that has the compiler and -dev packages; the stand-in itself gets
+# /var/lang and the matching runtime libraries only (scripts/standin/<suite>-runtime.txt), plus
+# /var/runtime and the python3.x runtime's environment.
+#
+# The image is imported under a temporary tag, checked (its Python imports ssl, sqlite3...; no
+# compiler in a --python stand-in), and only then given IMAGE_TAG: a failure leaves no tag.
+#
+# usage: make-standin.sh [--python TARBALL] [--ld-library-path DIRS] SUITE IMAGE_TAG [MIRROR]
+#   --python TARBALL        CPython source tarball (Python-X.Y.Z.tar.xz), verified by the caller
+#   --ld-library-path DIRS  LD_LIBRARY_PATH baked into the image (colon-separated)
+#   SUITE                   a Debian suite known to debootstrap (bullseye, bookworm, trixie...)
+#   IMAGE_TAG               the tag to give the imported image (e.g. gdal-lambda-standin:debian13)
+#   MIRROR                  Debian mirror (default http://deb.debian.org/debian)
 set -euo pipefail
 
-if [[ $# -lt 2 ]]; then
-    echo "usage: $0 SUITE IMAGE_TAG [MIRROR]" >&2
+usage() {
+    echo "usage: $0 [--python TARBALL] [--ld-library-path DIRS] SUITE IMAGE_TAG [MIRROR]" >&2
     exit 2
-fi
+}
+
+python_src=
+ld_library_path=
+while [[ $# -gt 0 && $1 == --* ]]; do
+    case $1 in
+    --python) [[ $# -ge 2 ]] || usage; python_src=$2; shift 2 ;;
+    --ld-library-path) [[ $# -ge 2 ]] || usage; ld_library_path=$2; shift 2 ;;
+    *) usage ;;
+    esac
+done
+[[ $# -ge 2 ]] || usage
 suite=$1
 tag=$2
 mirror=${3:-http://deb.debian.org/debian}
 ca_bundle=${STANDIN_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 for tool in debootstrap docker tar; do
     if ! command -v "$tool" >/dev/null 2>&1; then
@@ -26,6 +49,10 @@ for tool in debootstrap docker tar; do
         exit 1
     fi
 done
+if [[ ! -e ${DEBOOTSTRAP_DIR:-/usr/share/debootstrap}/scripts/$suite ]]; then
+    echo "error: debootstrap does not know the suite '$suite' (see ${DEBOOTSTRAP_DIR:-/usr/share/debootstrap}/scripts)" >&2
+    exit 1
+fi
 if [[ $(id -u) -ne 0 ]]; then
     echo "error: debootstrap needs root; run this script as root (or through sudo)" >&2
     exit 1
@@ -34,15 +61,40 @@ if [[ ! -r $ca_bundle ]]; then
     echo "error: CA bundle '$ca_bundle' is not readable; set STANDIN_CA_BUNDLE to the host's bundle" >&2
     exit 1
 fi
+# The stand-in's packages: Debian's python3 and pip, or (--python) the runtime libraries of a
+# CPython in /var/lang, listed per suite (their names change between releases).
+if [[ -n $python_src ]]; then
+    if [[ ! -r $python_src ]]; then
+        echo "error: CPython source '$python_src' is not readable" >&2
+        exit 1
+    fi
+    lists=("$here/standin/$suite-runtime.txt" "$here/standin/$suite-build.txt")
+    for list in "${lists[@]}"; do
+        if [[ ! -r $list ]]; then
+            echo "error: no package list $list: a /var/lang CPython on '$suite' needs one" >&2
+            exit 1
+        fi
+    done
+    include=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "${lists[0]}" | paste -sd,)
+    mapfile -t build_packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "${lists[1]}")
+else
+    # python3-pip mirrors the Lambda Python images, which ship pip.
+    include=python3,python3-pip,ca-certificates
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/standin.XXXXXX")
-cleanup() { rm -rf "$work"; }
+# Temporary tags: the builder's image and the stand-in before it passes its checks.
+scratch=gdal-lambda-standin-scratch:$(basename "$work")
+cleanup() {
+    docker image rm -f "$scratch-builder" "$scratch" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
 trap cleanup EXIT
 root=$work/rootfs
 
-# minbase keeps the image close to a Lambda runtime: no compilers, just the interpreter,
-# pip and TLS roots. python3-pip mirrors the Lambda Python images, which ship pip.
-debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates \
+# minbase keeps the image close to a Lambda runtime: no compilers, just the interpreter (or its
+# libraries), pip and TLS roots.
+debootstrap --variant=minbase --include="$include" \
     "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
     tail -n 20 "$work/debootstrap.log" >&2
     echo "error: debootstrap of '$suite' from $mirror failed (log above)" >&2
@@ -70,13 +122,89 @@ PIPCONF
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
 
 bundle=/etc/ssl/certs/host-ca-bundle.crt
+changes=(
+    --change "ENV SSL_CERT_FILE=$bundle"
+    --change "ENV REQUESTS_CA_BUNDLE=$bundle"
+    --change "ENV CURL_CA_BUNDLE=$bundle"
+    --change "ENV PIP_CERT=$bundle"
+    # Lambda sets LANG=en_US.UTF-8; a minbase Debian has no such locale, but C.UTF-8 is built in.
+    --change "ENV LANG=C.UTF-8"
+)
+if [[ -n $ld_library_path ]]; then
+    changes+=(--change "ENV LD_LIBRARY_PATH=$ld_library_path")
+fi
+
+if [[ -n $python_src ]]; then
+    # The builder: this same root file system plus the compiler and -dev packages, used once and
+    # removed. CPython goes to /var/lang as in Lambda's images, shared (libpython in
+    # /var/lang/lib), without PGO/LTO (a quick build), without its test suite, stripped of
+    # debug information. Its own RUNPATH (LDFLAGS_NODIST: not handed on to extension modules
+    # built later through sysconfig) lets python3 start without LD_LIBRARY_PATH too.
+    tar -C "$root" --numeric-owner -c . | docker import - "$scratch-builder" >/dev/null
+    mkdir -p "$work/out"
+    started=$SECONDS
+    docker run --rm \
+        -v "$(realpath "$python_src"):/src/python.tar.xz:ro" -v "$work/out:/out" \
+        -e SSL_CERT_FILE=$bundle \
+        "$scratch-builder" bash -c '
+            set -euo pipefail
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq
+            apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+            mkdir /build && tar -C /build --strip-components=1 -xf /src/python.tar.xz
+            cd /build
+            ./configure --prefix=/var/lang --enable-shared --without-static-libpython \
+                --disable-test-modules --with-ensurepip=install \
+                LDFLAGS_NODIST=-Wl,-rpath=/var/lang/lib >/tmp/configure.log 2>&1 \
+                || { tail -n 30 /tmp/configure.log; exit 1; }
+            make -j"$(nproc)" >/tmp/make.log 2>&1 || { tail -n 40 /tmp/make.log; exit 1; }
+            grep -A3 "necessary bits to build these optional modules" /tmp/make.log || true
+            make install DESTDIR=/out >/tmp/install.log 2>&1 \
+                || { tail -n 40 /tmp/install.log; exit 1; }
+            # Debug information is most of libpython and lib-dynload (-g is a CPython default).
+            find /out/var/lang/lib -type f -name "*.so*" -exec strip --strip-debug {} +
+            find /out/var/lang/bin -type f -name "python3.*[0-9]" -exec strip --strip-debug {} +
+        ' builder "${build_packages[@]}" >"$work/builder.log" 2>&1 || {
+        tail -n 40 "$work/builder.log" >&2
+        echo "error: compiling CPython from $python_src in the $suite builder failed (log above)" >&2
+        exit 1
+    }
+    cat "$work/builder.log"
+    echo "compiled CPython into /var/lang in $((SECONDS - started)) s"
+    cp -a "$work/out/var/lang" "$root/var/lang"
+    # The names Lambda's images have: python, python3, python3.X, pip, pip3 in /var/lang/bin.
+    ln -sf python3 "$root/var/lang/bin/python"
+    ln -sf pip3 "$root/var/lang/bin/pip"
+    mkdir -p "$root/var/runtime/lib"
+    # The python3.x runtime's environment (Lambda's python images set these).
+    changes+=(
+        --change "ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+        --change "ENV LAMBDA_TASK_ROOT=/var/task"
+        --change "ENV LAMBDA_RUNTIME_DIR=/var/runtime"
+        --change "ENV TZ=:/etc/localtime"
+    )
+fi
+
 tar -C "$root" --numeric-owner -c . | docker import \
-    --change "ENV SSL_CERT_FILE=$bundle" \
-    --change "ENV REQUESTS_CA_BUNDLE=$bundle" \
-    --change "ENV CURL_CA_BUNDLE=$bundle" \
-    --change "ENV PIP_CERT=$bundle" \
-    --change "ENV LANG=C.UTF-8" \
+    "${changes[@]}" \
     --change "WORKDIR /var/task" \
     --change 'CMD ["/bin/bash"]' \
-    - "$tag" >/dev/null
-echo "made stand-in $tag from Debian $suite"
+    - "$scratch" >/dev/null
+
+# The checks before the tag: the standard library's C extensions load against the runtime's
+# libraries, and a --python stand-in has neither a compiler nor a -dev package.
+check='import ssl, sqlite3, ctypes, lzma, bz2, zlib, uuid, json'
+check_sh="python3 -c '$check' && python3 -m pip --version >/dev/null"
+if [[ -n $python_src ]]; then
+    check_sh+=" && [ \"\$(command -v python3)\" = /var/lang/bin/python3 ]"
+    check_sh+=" && ! command -v gcc && ! command -v cc"
+    check_sh+=" && ! dpkg-query -W -f '\${Package}\n' | grep -e '-dev\$'"
+fi
+if ! docker run --rm "$scratch" sh -c "$check_sh" >"$work/check.log" 2>&1; then
+    cat "$work/check.log" >&2
+    echo "error: the stand-in for '$suite' failed its checks ($check_sh); no image was tagged" >&2
+    exit 1
+fi
+
+docker tag "$scratch" "$tag"
+echo "made stand-in $tag from Debian $suite${python_src:+ with CPython in /var/lang}"

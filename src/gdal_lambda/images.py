@@ -22,7 +22,7 @@ from . import locks
 from .containers import client, image_exists, labels
 from .errors import GdalLambdaError, MissingImage
 from .project import project_root
-from .sources import Fetched, fetch_all
+from .sources import Fetched, FetchError, fetch, fetch_all
 from .sources import Settings as FetchSettings
 from .variant import Variant
 from .versions import Line, Matrix, Target
@@ -309,21 +309,80 @@ def label_problems(actual: dict[str, str], matrix: Matrix, line: Line, target: T
 # Stand-ins
 
 
-def make_standin(target: Target, *, force: bool = False) -> str:
-    """Create the target's stand-in base image with scripts/make-standin.sh (debootstrap)."""
+def debootstrap_suites() -> Path:
+    """Where debootstrap keeps one script a suite it knows (``$DEBOOTSTRAP_DIR/scripts``)."""
+    return Path(os.environ.get("DEBOOTSTRAP_DIR") or "/usr/share/debootstrap") / "scripts"
+
+
+def make_standin(
+    target: Target, *, force: bool = False, fetch_settings: FetchSettings | None = None
+) -> str:
+    """Create the target's stand-in base image with scripts/make-standin.sh (debootstrap).
+
+    A target with ``standin_python`` gets that CPython, fetched and verified here first,
+    compiled into /var/lang, and its ld_library_path baked in. Every bad input is one error
+    before anything is made; the script tags the image only once it is complete."""
     if not target.is_standin:
         raise GdalLambdaError(
             f"target {target.name} uses real AWS base images, not a stand-in; "
             "stand-ins are the targets with standin_suite in matrix.toml"
         )
-    cli = client()
-    if image_exists(cli, target.gdal_base) and not force:
+    assert target.standin_suite is not None
+    scripts = project_root() / "scripts"
+    for tool in ("debootstrap", "docker", "tar"):
+        if shutil.which(tool) is None:
+            raise GdalLambdaError(
+                f"making a stand-in needs {tool}, which is not on PATH; "
+                "on Debian: apt-get install -y debootstrap docker.io"
+            )
+    suites = debootstrap_suites()
+    if not (suites / target.standin_suite).exists():
+        raise GdalLambdaError(
+            f"target {target.name}: debootstrap does not know the suite "
+            f"{target.standin_suite!r} (its suites are the files in {suites}); "
+            "fix standin_suite in matrix.toml or update debootstrap"
+        )
+    if target.standin_python is not None:
+        for kind in ("runtime", "build"):
+            listing = scripts / "standin" / f"{target.standin_suite}-{kind}.txt"
+            if not listing.is_file():
+                raise GdalLambdaError(
+                    f"target {target.name}: a /var/lang CPython on {target.standin_suite} "
+                    f"needs the package list {listing}; write it or drop standin_python"
+                )
+    if os.geteuid() != 0:
+        raise GdalLambdaError(
+            "making a stand-in runs debootstrap, which needs root: "
+            f"run `sudo invoke build.standin --target {target.name}`"
+        )
+    if not force and image_exists(client(), target.gdal_base):
         print(f"{target.gdal_base} already exists (use --force to make it again)")
         return target.gdal_base
-    script = project_root() / "scripts" / "make-standin.sh"
-    assert target.standin_suite is not None
+    options: list[str] = []
+    if target.standin_python is not None:
+        source = target.standin_python
+        try:
+            fetched = fetch(source, settings=fetch_settings)
+        except FetchError as exc:
+            raise GdalLambdaError(
+                f"no verified CPython {source.version} source for stand-in {target.gdal_base}, "
+                f"nothing was made: {'; '.join(exc.attempts)}"
+            ) from None
+        options = [
+            "--python",
+            str(fetched.path),
+            "--ld-library-path",
+            ":".join(target.ld_library_path),
+        ]
     result = subprocess.run(
-        ["bash", str(script), target.standin_suite, target.gdal_base], check=False
+        [
+            "bash",
+            str(scripts / "make-standin.sh"),
+            *options,
+            target.standin_suite,
+            target.gdal_base,
+        ],
+        check=False,
     )
     if result.returncode != 0:
         raise GdalLambdaError(f"making stand-in {target.gdal_base} failed (see the lines above)")

@@ -65,6 +65,14 @@ class ChecksumError(GdalLambdaError):
     """A file's sha256 differs from the matrix."""
 
 
+class FetchError(GdalLambdaError):
+    """No mirror gave a verified file; ``attempts`` says why for each, one line a mirror."""
+
+    def __init__(self, message: str, attempts: list[str]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
 @dataclass(frozen=True)
 class Fetched:
     source: Source
@@ -195,9 +203,10 @@ def fetch(
             )
         return Fetched(source, mirror, path)
     listing = "\n".join(f"  - {a}" for a in attempts)
-    raise GdalLambdaError(
+    raise FetchError(
         f"could not fetch {source.name} {source.version} from any mirror "
-        f"(check the network, or put a verified copy in {directory}):\n{listing}"
+        f"(check the network, or put a verified copy in {directory}):\n{listing}",
+        attempts,
     )
 
 

@@ -73,6 +73,9 @@ class Target:
     glibc: str
     ld_library_path: tuple[str, ...]
     standin_suite: str | None = None
+    # the CPython a stand-in compiles into /var/lang, shaped like Lambda's Python images
+    # ([[sources.python]] named by the target's standin_python); None: Debian's python3 in /usr
+    standin_python: Source | None = None
     # python -> image tag, for base images pinned to dated tags ({python_tag} in the names)
     python_tags: dict[str, str] = field(default_factory=dict)
 
@@ -274,6 +277,18 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
 
     targets: dict[str, Target] = {}
     for name, raw in data.get("targets", {}).items():
+        standin_python = None
+        if "standin_python" in raw:
+            version = str(raw["standin_python"])
+            if "standin_suite" not in raw:
+                raise _fail(path, f"targets.{name} has standin_python but no standin_suite")
+            if ("python", version) not in sources:
+                raise _fail(
+                    path,
+                    f"targets.{name} names standin_python {version}, "
+                    "which has no [[sources.python]] entry",
+                )
+            standin_python = sources[("python", version)]
         try:
             targets[name] = Target(
                 name=name,
@@ -285,6 +300,7 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
                 glibc=raw["glibc"],
                 ld_library_path=tuple(raw["ld_library_path"]),
                 standin_suite=raw.get("standin_suite"),
+                standin_python=standin_python,
                 python_tags=dict(raw.get("python_tags", {})),
             )
         except KeyError as exc:

@@ -191,6 +191,22 @@ def test_public_libraries_keep_their_names(tmp_path: Path) -> None:
     assert (opt / "lib" / "libgdal.so.39").exists()
 
 
+def test_the_floor_policy_is_at_or_below_al2023_in_every_family() -> None:
+    """debian11 is the ABI floor: what passes its policy must pass al2023's symbol ceilings."""
+    matrix = versions.load_matrix()
+    for arch in ("x86_64", "arm64"):
+        floor = policy.load_policy(POLICIES, "debian11", arch, matrix.targets)
+        al2023 = policy.load_policy(POLICIES, "al2023", arch, matrix.targets)
+        assert set(floor.ceilings) == set(al2023.ceilings)
+        for family, ceiling in floor.ceilings.items():
+            assert ceiling <= al2023.ceilings[family], (arch, family)
+        assert floor.libraries <= al2023.libraries
+        assert floor.also_allowed <= al2023.also_allowed
+    floor = policy.load_policy(POLICIES, "debian11", "x86_64", matrix.targets)
+    assert floor.ceiling_name("GLIBC") == "GLIBC_2.31"
+    assert floor.ceiling_name("GLIBCXX") == "GLIBCXX_3.4.28"
+
+
 def test_policy_files_name_known_targets_only(tmp_path: Path) -> None:
     shutil.copytree(POLICIES, tmp_path / "p")
     (tmp_path / "p" / "mystery.toml").write_text('target = "al2099"\nlibraries = []\n')

@@ -102,7 +102,7 @@ def test_a_bad_event_file_is_one_line(tmp_path: Path, kind: str) -> None:
 
 def test_unknown_target_lists_targets() -> None:
     line = _one_error_line(invoke("build.gdal", "--version", "3.13", "--target", "alpine"))
-    assert "known targets are al2023, debian12, debian13" in line
+    assert "known targets are al2023, debian11, debian12, debian13" in line
 
 
 def test_unknown_also_runs_on_target_lists_targets() -> None:
@@ -111,7 +111,7 @@ def test_unknown_also_runs_on_target_lists_targets() -> None:
             "layer", "--gdal", "3.13", "--target", "debian12", "--also-runs-on", "debian13,alpine"
         )
     )
-    assert "unknown target 'alpine'" in line and "al2023, debian12, debian13" in line
+    assert "unknown target 'alpine'" in line and "al2023, debian11, debian12, debian13" in line
 
 
 def test_docker_not_reachable_says_how_to_start_it(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_only_the_debian_gdal_repack_declares_missing_files(matrix: versions.Mat
 
 def test_targets(matrix: versions.Matrix) -> None:
     assert matrix.default_target == "al2023" == naming.DEFAULT_TARGET
-    assert set(matrix.targets) == {"al2023", "debian12", "debian13"}
+    assert set(matrix.targets) == {"al2023", "debian11", "debian12", "debian13"}
     al = matrix.target()
     assert al.gdal_base == "public.ecr.aws/lambda/provided:al2023.2025.12.08.23"
     assert al.python_image("3.12") == "public.ecr.aws/lambda/python:3.12.2025.04.28.11"
@@ -63,6 +63,24 @@ def test_targets(matrix: versions.Matrix) -> None:
     for target in matrix.targets.values():
         path = list(target.ld_library_path)
         assert path[-1] == "/opt/lib", "layers come after the system library directories"
+
+
+def test_only_the_floor_stand_in_compiles_its_python(matrix: versions.Matrix) -> None:
+    """debian11 is shaped like Lambda's python3.13 image: CPython from a pinned source in
+    /var/lang, first on LD_LIBRARY_PATH, system directories before /var/task and /opt/lib."""
+    floor = matrix.target("debian11")
+    assert (floor.standin_suite, floor.glibc, floor.pythons) == ("bullseye", "2.31", ("3.13",))
+    assert floor.standin_python is not None and floor.standin_python.version == "3.13.15"
+    assert floor.standin_python.version.startswith(floor.pythons[0] + ".")
+    urls = [m.url for m in floor.standin_python.mirrors]
+    assert urls[0].startswith("https://www.python.org/ftp/python/3.13.15/")
+    assert "deb.debian.org" in urls[-1]
+    assert floor.ld_library_path == (
+        "/var/lang/lib", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/var/runtime",
+        "/var/runtime/lib", "/var/task", "/var/task/lib", "/opt/lib",
+    )  # fmt: skip
+    others = {n for n, t in matrix.targets.items() if t.standin_python is not None} - {"debian11"}
+    assert others == set()
 
 
 def test_unknown_line_lists_known_ones(matrix: versions.Matrix) -> None:
@@ -109,7 +127,9 @@ def test_project_root_is_found_from_a_subfolder_or_named(tmp_path: Path) -> None
 
 
 def test_unknown_target_lists_known_ones(matrix: versions.Matrix) -> None:
-    with pytest.raises(GdalLambdaError, match="known targets are al2023, debian12, debian13"):
+    with pytest.raises(
+        GdalLambdaError, match="known targets are al2023, debian11, debian12, debian13"
+    ):
         matrix.target("centos7")
 
 
@@ -144,6 +164,14 @@ def test_drivers_are_data(matrix: versions.Matrix) -> None:
             "does not pin proj",
         ),
         ('default_target = "nope"\n', "default_target 'nope' is not a target"),
+        (
+            '[targets.t]\nstandin_suite = "bullseye"\nstandin_python = "3.99.1"\n',
+            "targets.t names standin_python 3.99.1, which has no \\[\\[sources.python\\]\\]",
+        ),
+        (
+            '[targets.t]\nstandin_python = "3.99.1"\n',
+            "targets.t has standin_python but no standin_suite",
+        ),
     ],
 )
 def test_broken_matrix_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
