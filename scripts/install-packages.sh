@@ -59,3 +59,18 @@ dnf | microdnf)
     "$manager" clean all
     ;;
 esac
+
+# The build set also needs a CMake new enough for every stack library (the first line of
+# cmake.lock's comment says why). An older one is replaced by the hash-locked PyPI wheel,
+# installed for the image's python3 (its console script comes first on PATH: /var/lang/bin on
+# Lambda-shaped images, /usr/local/bin elsewhere).
+min_cmake=3.20
+if [[ ${1:-} == build ]]; then
+    have=$(cmake --version | sed -n 's/^cmake version \([0-9.]*\).*/\1/p')
+    if [[ $(printf '%s\n%s\n' "$min_cmake" "$have" | sort -V | head -1) != "$min_cmake" ]]; then
+        echo "install-packages.sh: CMake $have is older than $min_cmake; installing cmake.lock's"
+        python3 -m pip install --no-cache-dir --require-hashes --no-deps -r "$here/packages/cmake.lock"
+        hash -r
+        cmake --version | head -1
+    fi
+fi

@@ -104,8 +104,9 @@ def assemble(
 
     Every library outside a policy is already in the tree (the native stack is compiled into
     /opt): :func:`gdal_lambda.policy.graft` gives those unique sonames, then every ELF file's
-    closure is checked. ``runs_on``: the variants whose targets' policies must hold (the first
-    is the one built for; a violation raises, naming the file, the library and the symbol);
+    closure is checked. ``runs_on``: the variants whose targets' policies must hold, with each
+    target's ``must_satisfy`` (the first is the one built for; a violation raises, naming the
+    file, the library and the symbol);
     every other target's is tried for the report. ``provided``: sonames another zip mounted
     beside this one guarantees (a companion package's layer).
     """
@@ -121,7 +122,8 @@ def assemble(
         policy = replace(policy, libraries=policy.libraries | extra)
         reports[name] = check_tree(tree, mount, target.ld_library_path, policy)
     for variant in runs_on:
-        reports[variant.target.name].raise_for_violations()
+        for name in (variant.target.name, *variant.target.must_satisfy):
+            reports[name].raise_for_violations()
     own = reports[built.target.name]
     return Assembled(
         bundled=bundled,

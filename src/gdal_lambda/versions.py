@@ -76,6 +76,8 @@ class Target:
     # the CPython a stand-in compiles into /var/lang, shaped like Lambda's Python images
     # ([[sources.python]] named by the target's standin_python); None: Debian's python3 in /usr
     standin_python: Source | None = None
+    # other targets whose Lambda policies every zip built here must meet too
+    must_satisfy: tuple[str, ...] = ()
     # python -> image tag, for base images pinned to dated tags ({python_tag} in the names)
     python_tags: dict[str, str] = field(default_factory=dict)
 
@@ -301,11 +303,18 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
                 ld_library_path=tuple(raw["ld_library_path"]),
                 standin_suite=raw.get("standin_suite"),
                 standin_python=standin_python,
+                must_satisfy=tuple(raw.get("must_satisfy", ())),
                 python_tags=dict(raw.get("python_tags", {})),
             )
         except KeyError as exc:
             raise _fail(path, f"targets.{name} lacks {exc.args[0]}") from None
 
+    for target in targets.values():
+        for other in target.must_satisfy:
+            if other not in targets:
+                raise _fail(
+                    path, f"targets.{target.name} must_satisfy names unknown target {other!r}"
+                )
     default = data.get("default_target", "")
     if default not in targets:
         raise _fail(path, f"default_target {default!r} is not a target")

@@ -201,3 +201,17 @@ def test_seed_formats_follow_the_lines_gdal(matrix: versions.Matrix) -> None:
     assert "BLX" in new_gone and "BLX" in old_required  # removed in 3.11
     assert "INGR" in new_gone and "INGR" in old_gone  # removed in 3.5
     assert "GTiff" in new_required and not new_required & new_gone
+
+
+def test_the_floor_must_satisfy_al2023(matrix: versions.Matrix) -> None:
+    floor = matrix.target("debian11")
+    assert floor.must_satisfy == ("al2023",)
+    assert floor.standin_python is not None and floor.ld_library_path[0] == "/var/lang/lib"
+
+
+def test_must_satisfy_names_known_targets(tmp_path: Path) -> None:
+    text = (versions.project_root() / "matrix.toml").read_text()
+    bad = tmp_path / "matrix.toml"
+    bad.write_text(text.replace('must_satisfy = ["al2023"]', 'must_satisfy = ["al2099"]'))
+    with pytest.raises(GdalLambdaError, match="must_satisfy names unknown target 'al2099'"):
+        versions.load_matrix(bad)
