@@ -28,7 +28,8 @@ from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
 from gdal_lambda.errors import GdalLambdaError, MissingArtifact
-from gdal_lambda.variant import DEFAULT_RECIPE, DEFAULT_REPOSITORY, Variant
+from gdal_lambda.variant import DEFAULT_RECIPE, DEFAULT_REPOSITORY, ENV_ARCH, Variant
+from gdal_lambda.versions import DEFAULT_ARCH
 
 # No automatic short flags: invoke would give -h to --handler in one task and -t to --target in
 # another; long options mean the same everywhere, and -h stays help.
@@ -43,22 +44,23 @@ def command_for(missing: MissingArtifact) -> str:
     python = [] if v.python == v.target.check_python(None) else ["--python", v.python]
     recipe = [] if v.recipe == DEFAULT_RECIPE else ["--recipe", v.recipe]
     repo = [] if v.repository == DEFAULT_REPOSITORY else ["--repository", v.repository]
+    arch = [] if v.arch == DEFAULT_ARCH else ["--arch", v.arch]
     line = v.line.name
     words: list[str]
     if missing.kind == "standin" or (missing.kind == "runtime" and v.target.is_standin):
-        words = ["invoke", "build.standin", "--target", v.target.name]
+        words = ["invoke", "build.standin", "--target", v.target.name, *arch]
     elif missing.kind == "runtime":
-        words = ["docker", "pull", v.target.runtime_image(v.python)]
+        words = ["docker", "pull", "--platform", v.platform, v.runtime_image]
     elif missing.kind == "gdal":
-        words = ["invoke", "build.gdal", "--version", line, *target, *repo]
+        words = ["invoke", "build.gdal", "--version", line, *target, *arch, *repo]
     elif missing.kind == "python":
-        words = ["invoke", "build.python", "--gdal", line, *python, *target, *repo]
+        words = ["invoke", "build.python", "--gdal", line, *python, *target, *arch, *repo]
     elif missing.kind == "layer":
-        words = ["invoke", "build.layer", "--gdal", line, *python, *recipe, *target, *repo]
+        words = ["invoke", "build.layer", "--gdal", line, *python, *recipe, *target, *arch, *repo]
     elif missing.kind == "layer-zip":
-        words = ["invoke", "layer", "--gdal", line, *python, *recipe, *target, *repo]
+        words = ["invoke", "layer", "--gdal", line, *python, *recipe, *target, *arch, *repo]
     elif missing.kind == "package":
-        words = ["invoke", "package", "--src", "<folder>", "--gdal", line, *python, *target]
+        words = ["invoke", "package", "--src", "<folder>", "--gdal", line, *python, *target, *arch]
     else:
         raise ValueError(f"no command makes a {missing.kind!r}")
     return " ".join(words)
@@ -120,15 +122,30 @@ _TARGET_HELP = (
     "al2023 (default, or $GDAL_LAMBDA_TARGET) or a local stand-in (debian11, debian12, debian13)"
 )
 _REPO_HELP = "image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)"
+_ARCH_HELP = (
+    "x86_64 (default, or $GDAL_LAMBDA_ARCH) or arm64: Lambda's architecture to build for "
+    "(image tags, zip and layer names get an arm64 suffix)"
+)
 
 
-@plain_task(help={"version": _LINE_HELP, "target": _TARGET_HELP, "repository": _REPO_HELP})
+@plain_task(
+    help={
+        "version": _LINE_HELP,
+        "target": _TARGET_HELP,
+        "arch": _ARCH_HELP,
+        "repository": _REPO_HELP,
+    }
+)
 @clean_errors
 def gdal(
-    c: Any, version: str | None = None, target: str | None = None, repository: str | None = None
+    c: Any,
+    version: str | None = None,
+    target: str | None = None,
+    arch: str | None = None,
+    repository: str | None = None,
 ) -> None:
-    """Build <repository>:gdal<version> with GDAL, PROJ and GEOS compiled into /opt."""
-    variant = resolve(version, option="--version", target=target, repository=repository)
+    """Build <repository>:gdal<version>[-arm64] with GDAL, PROJ and GEOS compiled into /opt."""
+    variant = resolve(version, option="--version", target=target, arch=arch, repository=repository)
     result = images.build_gdal(variant, fetch_settings=sources.Settings.from_env(os.environ))
     print(f"built {result.tag} ({result.image_id[:19]})")
 
@@ -137,6 +154,7 @@ _PY_HELP = {
     "gdal": _LINE_HELP,
     "python": "Python version; the target's list (al2023: 3.12, 3.13, 3.14). Default: its newest",
     "target": _TARGET_HELP,
+    "arch": _ARCH_HELP,
     "repository": _REPO_HELP,
 }
 
@@ -148,10 +166,11 @@ def python(
     gdal: str | None = None,
     python: str | None = None,
     target: str | None = None,
+    arch: str | None = None,
     repository: str | None = None,
 ) -> None:
     """Build <repository>:gdal<line>-py<python>: Lambda Python base + /opt + compilers, numpy."""
-    variant = resolve(gdal, target=target, python=python, repository=repository)
+    variant = resolve(gdal, target=target, python=python, arch=arch, repository=repository)
     result = images.build_python(variant)
     print(f"built {result.tag} ({result.image_id[:19]})")
 
@@ -164,10 +183,13 @@ def layer_image(
     python: str | None = None,
     target: str | None = None,
     recipe: str | None = None,
+    arch: str | None = None,
     repository: str | None = None,
 ) -> None:
     """Build <repository>:gdal<line>-py<python>-<recipe> from layers/<recipe>/."""
-    variant = resolve(gdal, target=target, python=python, recipe=recipe, repository=repository)
+    variant = resolve(
+        gdal, target=target, python=python, recipe=recipe, arch=arch, repository=repository
+    )
     result = images.build_layer(variant)
     print(f"built {result.tag} ({result.image_id[:19]})")
 
@@ -175,16 +197,22 @@ def layer_image(
 @plain_task(
     help={
         "target": "stand-in target (debian11, debian12, debian13); required",
+        "arch": _ARCH_HELP,
         "force": "make it again",
     }
 )
 @clean_errors
-def standin(c: Any, target: str | None = None, force: bool = False) -> None:
-    """Make a stand-in base image with debootstrap + docker import (needs root)."""
+def standin(
+    c: Any, target: str | None = None, arch: str | None = None, force: bool = False
+) -> None:
+    """Make a stand-in base image with debootstrap (needs root; another architecture's is made
+    under QEMU's emulation, which this registers)."""
     matrix = versions.load_matrix()
     picked = matrix.target(_required(target, "--target", "debian13"))
+    architecture = matrix.architecture(arch or os.environ.get(ENV_ARCH) or DEFAULT_ARCH)
     settings = sources.Settings.from_env(os.environ)
-    print(f"made {images.make_standin(picked, force=force, fetch_settings=settings)}")
+    made = images.make_standin(picked, architecture, force=force, fetch_settings=settings)
+    print(f"made {made}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -224,12 +252,16 @@ def layer_zip(
     python: str | None = None,
     target: str | None = None,
     recipe: str | None = None,
+    arch: str | None = None,
     repository: str | None = None,
     dist: str | None = None,
     also_runs_on: str | None = None,
 ) -> None:
-    """Zip the layer image into dist/gdal<line>-py<python>-<recipe>.zip: checked, size-reported."""
-    variant = resolve(gdal, target=target, python=python, recipe=recipe, repository=repository)
+    """Zip the layer image into dist/gdal<line>-py<python>-<recipe>[-arm64].zip: checked against
+    the Lambda policy of its target and architecture, size-reported."""
+    variant = resolve(
+        gdal, target=target, python=python, recipe=recipe, arch=arch, repository=repository
+    )
     others = [
         variant.matrix.target(name.strip())
         for name in (also_runs_on or "").split(",")
@@ -267,13 +299,16 @@ def package_task(
     layer: str | None = None,
     handler: str = "handler.handler",
     out: str | None = None,
+    arch: str | None = None,
     repository: str | None = None,
     force: bool = False,
     no_binary: str | None = None,
 ) -> None:
     """Build a function package: full (runs alone) or, with --layer, only what the layer lacks."""
     folder = Path(_required(src, "--src", "examples/package"))
-    variant = resolve(gdal, target=target, python=python, recipe=layer, repository=repository)
+    variant = resolve(
+        gdal, target=target, python=python, recipe=layer, arch=arch, repository=repository
+    )
     result = packaging.build_package(
         variant,
         folder,
@@ -308,12 +343,14 @@ def run_task(
     target: str | None = None,
     layer: str | None = None,
     handler: str = "handler.handler",
+    arch: str | None = None,
     env: list[str] | None = None,
 ) -> None:
-    """Invoke a handler locally in the target's clean runtime; print its JSON result."""
+    """Invoke a handler locally in the target's clean runtime (arm64: under emulation on an
+    x86_64 host); print its JSON result."""
     package_zip = Path(_required(package, "--package", "dist/package.zip"))
     event_path = Path(_required(event, "--event", "examples/package/event.json"))
-    variant = resolve(gdal, target=target, python=python, recipe=layer)
+    variant = resolve(gdal, target=target, python=python, recipe=layer, arch=arch)
     extra = {}
     for item in env or []:
         name, sep, value = item.partition("=")
@@ -368,6 +405,7 @@ _LAYER_HELP = {
     "gdal": "GDAL line from matrix.toml (3.13, 3.10...)",
     "python": "Python version; one of the target's (default: its newest)",
     "target": "al2023 (default) or a stand-in (debian13...): selects the stand-in zip/images",
+    "arch": _ARCH_HELP,
 }
 _SCOPE_HELP = {
     "gdal": "GDAL line: with --python, names one layer (gdal313-py312-geo)",
@@ -422,7 +460,6 @@ def interrupts(body: Callable[..., Any]) -> Callable[..., Any]:
         **_LAYER_HELP,
         **_AWS_HELP,
         "recipe": "layer recipe (default geo)",
-        "arch": "x86_64 (default) or arm64 (adds -arm64 to the layer name)",
         "zip": "publish this zip instead of dist/gdal<line>-py<python>-<recipe>[-<target>].zip",
         "public": "grant lambda:GetLayerVersion to every AWS account",
         "org_id": "grant it to one AWS Organization (o-...)",
@@ -572,10 +609,13 @@ def push(
     registry: str | None = None,
     recipe: str | None = None,
     target: str | None = None,
+    arch: str | None = None,
     repository: str | None = None,
 ) -> None:
     """Tag and push the gdal, python and layer images to a registry (docker login first)."""
-    variant = resolve(gdal, target=target, python=python, recipe=recipe, repository=repository)
+    variant = resolve(
+        gdal, target=target, python=python, recipe=recipe, arch=arch, repository=repository
+    )
     pushing.push_images(variant, registry=registry, env=os.environ)
 
 

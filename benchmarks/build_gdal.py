@@ -76,7 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         extra = images._source_files(fetched, Path(tmp))
         with images.build_context(dockerfile, extra) as ctx:
-            buildargs = {"BASE_IMAGE": variant.target.gdal_base}
+            buildargs = {"BASE_IMAGE": variant.gdal_base}
             # 1. the real thing, cold: a stage ends when the next FROM line is printed
             t0 = last = time.perf_counter()
             stage = "toolchain"

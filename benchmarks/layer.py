@@ -30,7 +30,7 @@ ORIGINAL_UNZIPPED_MB = 136.9
 
 
 def _import_time(
-    cli, target, python, opt: Path | None, task: Path | None, runs: int, module: str = "rasterio"
+    cli, variant, opt: Path | None, task: Path | None, runs: int, module: str = "rasterio"
 ) -> float:
     """Median wall time of a fresh interpreter importing ``module`` (a new container each run).
 
@@ -40,7 +40,7 @@ def _import_time(
     samples = []
     for _ in range(runs):
         status, out = runtime.run_clean(
-            cli, target, python, ["python3", "-c", code], opt=opt, task=task, env=env
+            cli, variant, ["python3", "-c", code], opt=opt, task=task, env=env
         )
         if status != 0:
             raise RuntimeError(out.strip().splitlines()[-1] if out.strip() else f"exit {status}")
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--gdal", default="3.13")
     parser.add_argument("--target", default=None)
     parser.add_argument("--python", default=None)
+    parser.add_argument("--arch", default=None)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as measured
@@ -61,6 +62,7 @@ def main() -> None:
         line=args.gdal,
         target=args.target,
         python=args.python,
+        arch=args.arch,
         env=os.environ,
     )
     target, python = variant.target, variant.python
@@ -68,7 +70,7 @@ def main() -> None:
     if not zip_path.is_file():
         raise SystemExit(
             f"{zip_path} missing: run `invoke layer --gdal {variant.line.name} "
-            f"--python {python} --target {target.name}`"
+            f"--python {python} --target {target.name} --arch {variant.arch}`"
         )
     cli = containers.client()
 
@@ -104,23 +106,21 @@ def main() -> None:
         wheel_task = Path(tmp) / "wheel"
         ran = containers.run(
             cli,
-            target.python_image(python),
+            variant.python_base,
             ["python3", "-m", "pip", "install", "-q", "--target", "/out", "rasterio"],
             volumes={str(wheel_task): {"bind": "/out", "mode": "rw"}},
         )
         if ran.status != 0:
             raise SystemExit(f"pip install rasterio failed:\n{ran.output[-2000:]}")
-        ours_import = _import_time(cli, target, python, opt, None, args.runs, "import rasterio")
+        ours_import = _import_time(cli, variant, opt, None, args.runs, "import rasterio")
         print(f"cold import rasterio (median of {args.runs}): layer {ours_import * 1000:.0f} ms")
-        ours_gdal = _import_time(
-            cli, target, python, opt, None, args.runs, "from osgeo import gdal"
-        )
+        ours_gdal = _import_time(cli, variant, opt, None, args.runs, "from osgeo import gdal")
         print(
             f"cold from osgeo import gdal (median of {args.runs}): layer {ours_gdal * 1000:.0f} ms"
         )
         try:
             wheel_import = _import_time(
-                cli, target, python, None, wheel_task, args.runs, "import rasterio"
+                cli, variant, None, wheel_task, args.runs, "import rasterio"
             )
         except RuntimeError as exc:
             # A manylinux wheel takes libexpat from the system; Lambda's execution environment

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make a local stand-in for a Lambda base image: a Debian root file system built with
-# debootstrap and loaded with `docker import`. It is laid out like the Lambda images
+# debootstrap and built into an image FROM scratch. It is laid out like the Lambda images
 # (/var/task for the function, /opt for layers) and carries this host's CA bundle and pip
 # settings, so that builds FROM it work behind a TLS-intercepting proxy. The real
 # Dockerfiles never mention certificates: only the stand-in does.
@@ -11,10 +11,17 @@
 # /var/lang and the matching runtime libraries only (scripts/standin/<suite>-runtime.txt), plus
 # /var/runtime and the python3.x runtime's environment.
 #
-# The image is imported under a temporary tag, checked (its Python imports ssl, sqlite3...; no
+# With --arch, the root file system is another architecture's (debootstrap --arch arm64), its
+# second stage and every later command run under QEMU's emulation (scripts/enable-emulation.sh
+# registers it), and the image is marked with that platform. `docker import` cannot mark it on
+# every daemon (Debian's 20.10 ignores --platform there), so the image is built instead: FROM
+# scratch, ADD the root file system, at --platform.
+#
+# The image is built under a temporary tag, checked (its Python imports ssl, sqlite3...; no
 # compiler in a --python stand-in), and only then given IMAGE_TAG: a failure leaves no tag.
 #
-# usage: make-standin.sh [--python TARBALL] [--ld-library-path DIRS] SUITE IMAGE_TAG [MIRROR]
+# usage: make-standin.sh [--arch DEBARCH] [--python TARBALL] [--ld-library-path DIRS] SUITE IMAGE_TAG [MIRROR]
+#   --arch DEBARCH          Debian architecture (amd64, arm64; default: this host's)
 #   --python TARBALL        CPython source tarball (Python-X.Y.Z.tar.xz), verified by the caller
 #   --ld-library-path DIRS  LD_LIBRARY_PATH baked into the image (colon-separated)
 #   SUITE                   a Debian suite known to debootstrap (bullseye, bookworm, trixie...)
@@ -23,14 +30,16 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [--python TARBALL] [--ld-library-path DIRS] SUITE IMAGE_TAG [MIRROR]" >&2
+    echo "usage: $0 [--arch DEBARCH] [--python TARBALL] [--ld-library-path DIRS] SUITE IMAGE_TAG [MIRROR]" >&2
     exit 2
 }
 
 python_src=
 ld_library_path=
+debarch=
 while [[ $# -gt 0 && $1 == --* ]]; do
     case $1 in
+    --arch) [[ $# -ge 2 ]] || usage; debarch=$2; shift 2 ;;
     --python) [[ $# -ge 2 ]] || usage; python_src=$2; shift 2 ;;
     --ld-library-path) [[ $# -ge 2 ]] || usage; ld_library_path=$2; shift 2 ;;
     *) usage ;;
@@ -42,6 +51,17 @@ tag=$2
 mirror=${3:-http://deb.debian.org/debian}
 ca_bundle=${STANDIN_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+case ${debarch:=$(dpkg --print-architecture)} in
+amd64) platform=linux/amd64 ;;
+arm64) platform=linux/arm64 ;;
+*)
+    echo "error: unknown --arch '$debarch': known ones are amd64, arm64" >&2
+    exit 2
+    ;;
+esac
+# The classic builder: `FROM scratch` at --platform marks the image's architecture on every
+# daemon version; docker's CLI would otherwise ask for buildx, which Debian's docker.io lacks.
+export DOCKER_BUILDKIT=0
 
 for tool in debootstrap docker tar; do
     if ! command -v "$tool" >/dev/null 2>&1; then
@@ -94,10 +114,11 @@ root=$work/rootfs
 
 # minbase keeps the image close to a Lambda runtime: no compilers, just the interpreter (or its
 # libraries), pip and TLS roots.
-debootstrap --variant=minbase --include="$include" \
+# Another architecture's second stage runs its binaries in the chroot: under emulation.
+debootstrap --arch="$debarch" --variant=minbase --include="$include" \
     "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
     tail -n 20 "$work/debootstrap.log" >&2
-    echo "error: debootstrap of '$suite' from $mirror failed (log above)" >&2
+    echo "error: debootstrap of '$suite' ($debarch) from $mirror failed (log above)" >&2
     exit 1
 }
 
@@ -122,17 +143,29 @@ PIPCONF
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
 
 bundle=/etc/ssl/certs/host-ca-bundle.crt
+# The image's configuration, as Dockerfile lines after `FROM scratch` and `ADD rootfs.tar /`.
 changes=(
-    --change "ENV SSL_CERT_FILE=$bundle"
-    --change "ENV REQUESTS_CA_BUNDLE=$bundle"
-    --change "ENV CURL_CA_BUNDLE=$bundle"
-    --change "ENV PIP_CERT=$bundle"
+    "ENV SSL_CERT_FILE=$bundle"
+    "ENV REQUESTS_CA_BUNDLE=$bundle"
+    "ENV CURL_CA_BUNDLE=$bundle"
+    "ENV PIP_CERT=$bundle"
     # Lambda sets LANG=en_US.UTF-8; a minbase Debian has no such locale, but C.UTF-8 is built in.
-    --change "ENV LANG=C.UTF-8"
+    "ENV LANG=C.UTF-8"
 )
 if [[ -n $ld_library_path ]]; then
-    changes+=(--change "ENV LD_LIBRARY_PATH=$ld_library_path")
+    changes+=("ENV LD_LIBRARY_PATH=$ld_library_path")
 fi
+
+# image_of TAG [LINE...]: build TAG from $root at $platform, with the given Dockerfile lines.
+image_of() {
+    local tag=$1 ctx
+    shift
+    ctx=$(mktemp -d "$work/image.XXXXXX")
+    tar -C "$root" --numeric-owner -cf "$ctx/rootfs.tar" .
+    printf '%s\n' "FROM scratch" "ADD rootfs.tar /" "$@" >"$ctx/Dockerfile"
+    docker build -q --platform "$platform" -t "$tag" "$ctx" >/dev/null
+    rm -rf "$ctx"
+}
 
 if [[ -n $python_src ]]; then
     # The builder: this same root file system plus the compiler and -dev packages, used once and
@@ -140,10 +173,10 @@ if [[ -n $python_src ]]; then
     # /var/lang/lib), without PGO/LTO (a quick build), without its test suite, stripped of
     # debug information. Its own RUNPATH (LDFLAGS_NODIST: not handed on to extension modules
     # built later through sysconfig) lets python3 start without LD_LIBRARY_PATH too.
-    tar -C "$root" --numeric-owner -c . | docker import - "$scratch-builder" >/dev/null
+    image_of "$scratch-builder"
     mkdir -p "$work/out"
     started=$SECONDS
-    docker run --rm \
+    docker run --rm --platform "$platform" \
         -v "$(realpath "$python_src"):/src/python.tar.xz:ro" -v "$work/out:/out" \
         -e SSL_CERT_FILE=$bundle \
         "$scratch-builder" bash -c '
@@ -178,18 +211,14 @@ if [[ -n $python_src ]]; then
     mkdir -p "$root/var/runtime/lib"
     # The python3.x runtime's environment (Lambda's python images set these).
     changes+=(
-        --change "ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
-        --change "ENV LAMBDA_TASK_ROOT=/var/task"
-        --change "ENV LAMBDA_RUNTIME_DIR=/var/runtime"
-        --change "ENV TZ=:/etc/localtime"
+        "ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+        "ENV LAMBDA_TASK_ROOT=/var/task"
+        "ENV LAMBDA_RUNTIME_DIR=/var/runtime"
+        "ENV TZ=:/etc/localtime"
     )
 fi
 
-tar -C "$root" --numeric-owner -c . | docker import \
-    "${changes[@]}" \
-    --change "WORKDIR /var/task" \
-    --change 'CMD ["/bin/bash"]' \
-    - "$scratch" >/dev/null
+image_of "$scratch" "${changes[@]}" "WORKDIR /var/task" 'CMD ["/bin/bash"]'
 
 # The checks before the tag: the standard library's C extensions load against the runtime's
 # libraries, and a --python stand-in has neither a compiler nor a -dev package.
@@ -200,11 +229,11 @@ if [[ -n $python_src ]]; then
     check_sh+=" && ! command -v gcc && ! command -v cc"
     check_sh+=" && ! dpkg-query -W -f '\${Package}\n' | grep -e '-dev\$'"
 fi
-if ! docker run --rm "$scratch" sh -c "$check_sh" >"$work/check.log" 2>&1; then
+if ! docker run --rm --platform "$platform" "$scratch" sh -c "$check_sh" >"$work/check.log" 2>&1; then
     cat "$work/check.log" >&2
     echo "error: the stand-in for '$suite' failed its checks ($check_sh); no image was tagged" >&2
     exit 1
 fi
 
 docker tag "$scratch" "$tag"
-echo "made stand-in $tag from Debian $suite${python_src:+ with CPython in /var/lang}"
+echo "made stand-in $tag ($platform) from Debian $suite${python_src:+ with CPython in /var/lang}"

@@ -112,15 +112,21 @@ def assemble(
     """
     collect_tree(cli, image, source, tree, python_dir=python_dir)
     built = runs_on[0]
-    matrix, arch = built.matrix, built.arch
+    matrix, architecture = built.matrix, built.architecture
     bundled = graft(tree)
     extra = frozenset(provided)
     reports = {}
     directory = project_root() / "policies"
     for name, target in matrix.targets.items():
-        policy = load_policy(directory, name, arch, matrix.targets)
+        policy = load_policy(directory, name, architecture.name, matrix.targets)
         policy = replace(policy, libraries=policy.libraries | extra)
-        reports[name] = check_tree(tree, mount, target.ld_library_path, policy)
+        reports[name] = check_tree(
+            tree,
+            mount,
+            target.library_path(architecture),
+            policy,
+            machine=architecture.elf_machine,
+        )
     for variant in runs_on:
         for name in (variant.target.name, *variant.target.must_satisfy):
             reports[name].raise_for_violations()

@@ -20,12 +20,13 @@ import docker.errors
 
 from . import locks
 from .containers import client, image_exists, labels
+from .emulation import check_runnable, host_architecture
 from .errors import GdalLambdaError, MissingImage
 from .project import project_root
 from .sources import Fetched, FetchError, fetch, fetch_all
 from .sources import Settings as FetchSettings
 from .variant import Variant
-from .versions import Line, Matrix, Target
+from .versions import DEFAULT_ARCH, Architecture, Line, Target
 
 LABEL_PREFIX = "org.gdal-lambda"
 TAIL_LINES = 30
@@ -94,6 +95,7 @@ def stream_build(
     context: Path,
     tag: str,
     buildargs: dict[str, str],
+    platform: str | None = None,
     target: str | None = None,
     labels: dict[str, str] | None = None,
     echo: Callable[[str], None] | None = None,
@@ -117,6 +119,7 @@ def stream_build(
             buildargs=buildargs,
             target=target,
             labels=labels,
+            platform=platform,
             rm=True,
             forcerm=True,
             decode=True,
@@ -153,14 +156,35 @@ def stream_build(
 
 
 def _ensure_base(cli: docker.DockerClient, variant: Variant, image: str) -> None:
-    """Stand-in bases are local: say how to make one instead of letting the build try to pull."""
+    """Before a build: this host can run the variant's architecture, and a stand-in base (local,
+    never pulled) exists for it; say how to make one instead of letting the build try to pull."""
+    check_runnable(variant.architecture)
     if variant.target.is_standin:
         require(cli, variant, "standin", image)
+    if image_exists(cli, image):
+        check_architecture(cli, variant, image)
 
 
-def provenance_labels(line: Line, target: Target, fetched: dict[str, Fetched]) -> dict[str, str]:
+def check_architecture(cli: docker.DockerClient, variant: Variant, ref: str) -> None:
+    """An image used for the variant must be of its architecture (a local tag has one)."""
+    found = cli.images.get(ref).attrs.get("Architecture", "")
+    wanted = variant.architecture.docker_arch
+    if found != wanted:
+        raise GdalLambdaError(
+            f"image {ref} is {found or 'of no architecture'}, but this build is for "
+            f"{variant.arch} ({wanted}): remove it or rebuild it for {variant.arch}"
+        )
+
+
+def provenance_labels(
+    line: Line, target: Target, arch: str, fetched: dict[str, Fetched]
+) -> dict[str, str]:
     """``org.gdal-lambda.<library>.version`` / ``.sha256`` for every source the image holds."""
-    out = {f"{LABEL_PREFIX}.line": line.name, f"{LABEL_PREFIX}.target": target.name}
+    out = {
+        f"{LABEL_PREFIX}.line": line.name,
+        f"{LABEL_PREFIX}.target": target.name,
+        f"{LABEL_PREFIX}.arch": arch,
+    }
     for name, item in fetched.items():
         out[f"{LABEL_PREFIX}.{name}.version"] = item.source.version
         out[f"{LABEL_PREFIX}.{name}.sha256"] = item.mirror.sha256
@@ -177,13 +201,13 @@ def build_gdal(
     """Fetch and verify the stack's and the line's sources, then build ``<repo>:gdal<line>``."""
     line, target = variant.line, variant.target
     cli = client()
-    _ensure_base(cli, variant, target.gdal_base)
+    _ensure_base(cli, variant, variant.gdal_base)
     fetched = fetch_all(
         list(variant.matrix.components(line).values()),
         show_progress=show_progress,
         settings=fetch_settings,
     )
-    buildargs = {"BASE_IMAGE": target.gdal_base}
+    buildargs = {"BASE_IMAGE": variant.gdal_base}
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-missing.") as tmp:
         extra = _source_files(fetched, Path(tmp))
         dockerfile = project_root() / "docker" / "gdal" / "Dockerfile"
@@ -193,7 +217,8 @@ def build_gdal(
                 context=ctx,
                 tag=variant.gdal_tag,
                 buildargs=buildargs,
-                labels=provenance_labels(line, target, fetched),
+                platform=variant.platform,
+                labels=provenance_labels(line, target, variant.arch, fetched),
                 echo=echo,
             )
 
@@ -203,17 +228,17 @@ def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None)
 
     A matrix overlay's requirement_overrides re-pin its build tools too; every install is
     hash-locked (see gdal_lambda.locks)."""
-    target, python = variant.target, variant.python
+    python = variant.python
     root = project_root()
     overrides = variant.matrix.requirement_overrides
     lock = locks.require(root / "docker" / "python" / "requirements.txt", python, overrides)
     cli = client()
     gdal_ref = variant.gdal_tag
     require(cli, variant, "gdal", gdal_ref)
-    _ensure_base(cli, variant, target.python_image(python))
+    _ensure_base(cli, variant, variant.python_base)
     buildargs = {
         "GDAL_IMAGE": gdal_ref,
-        "PYTHON_BASE": target.python_image(python),
+        "PYTHON_BASE": variant.python_base,
         "PYTHON_VERSION": python,
     }
     # The GDAL image's provenance labels travel on: the Python and layer images (and the
@@ -226,6 +251,7 @@ def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None)
             context=ctx,
             tag=variant.python_tag,
             buildargs=buildargs,
+            platform=variant.platform,
             labels=provenance,
             echo=echo,
         )
@@ -257,6 +283,7 @@ def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) 
     folder = recipe_dir(recipe)
     cli = client()
     python_ref = variant.python_tag
+    check_runnable(variant.architecture)
     require(cli, variant, "python", python_ref)
     build_constraints = matrix.build_constraints
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-recipe.") as tmp:
@@ -278,19 +305,22 @@ def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) 
                 "NO_BINARY": ",".join(matrix.compiled_against_opt),
                 "GDAL_BINDINGS_SHA256": variant.line.bindings_sha256,
             },
+            platform=variant.platform,
             echo=echo,
         )
 
 
-def label_problems(actual: dict[str, str], matrix: Matrix, line: Line, target: Target) -> list[str]:
-    """What in a GDAL image's labels disagrees with the matrix (empty when all agree): the line,
-    the target, and for every source (stack, PROJ, GEOS, GDAL) its version and one of its
-    mirrors' sha256."""
+def label_problems(actual: dict[str, str], variant: Variant) -> list[str]:
+    """What in a GDAL image's labels disagrees with the variant (empty when all agree): the line,
+    the target, the architecture, and for every source (stack, PROJ, GEOS, GDAL) its version and
+    one of its mirrors' sha256."""
+    matrix, line = variant.matrix, variant.line
     problems = [
         f"{key}={actual.get(key)!r}, matrix says {value!r}"
         for key, value in (
             (f"{LABEL_PREFIX}.line", line.name),
-            (f"{LABEL_PREFIX}.target", target.name),
+            (f"{LABEL_PREFIX}.target", variant.target.name),
+            (f"{LABEL_PREFIX}.arch", variant.arch),
         )
         if actual.get(key) != value
     ]
@@ -315,9 +345,15 @@ def debootstrap_suites() -> Path:
 
 
 def make_standin(
-    target: Target, *, force: bool = False, fetch_settings: FetchSettings | None = None
+    target: Target,
+    architecture: Architecture,
+    *,
+    force: bool = False,
+    fetch_settings: FetchSettings | None = None,
 ) -> str:
-    """Create the target's stand-in base image with scripts/make-standin.sh (debootstrap).
+    """Create the target's stand-in base image for one architecture with
+    scripts/make-standin.sh (debootstrap), registering QEMU's emulation first when the
+    architecture is not this host's.
 
     A target with ``standin_python`` gets that CPython, fetched and verified here first,
     compiled into /var/lang, and its ld_library_path baked in. Every bad input is one error
@@ -328,6 +364,7 @@ def make_standin(
             "stand-ins are the targets with standin_suite in matrix.toml"
         )
     assert target.standin_suite is not None
+    tag = target.gdal_image(architecture.name)
     scripts = project_root() / "scripts"
     for tool in ("debootstrap", "docker", "tar"):
         if shutil.which(tool) is None:
@@ -351,39 +388,39 @@ def make_standin(
                     f"needs the package list {listing}; write it or drop standin_python"
                 )
     if os.geteuid() != 0:
+        arch = "" if architecture.name == DEFAULT_ARCH else f" --arch {architecture.name}"
         raise GdalLambdaError(
             "making a stand-in runs debootstrap, which needs root: "
-            f"run `sudo invoke build.standin --target {target.name}`"
+            f"run `sudo invoke build.standin --target {target.name}{arch}`"
         )
-    if not force and image_exists(client(), target.gdal_base):
-        print(f"{target.gdal_base} already exists (use --force to make it again)")
-        return target.gdal_base
-    options: list[str] = []
+    if not force and image_exists(client(), tag):
+        print(f"{tag} already exists (use --force to make it again)")
+        return tag
+    if host_architecture() != architecture.name:
+        _run_script(scripts / "enable-emulation.sh", architecture.name)
+    check_runnable(architecture)
+    options = ["--arch", architecture.debian]
     if target.standin_python is not None:
         source = target.standin_python
         try:
             fetched = fetch(source, settings=fetch_settings)
         except FetchError as exc:
             raise GdalLambdaError(
-                f"no verified CPython {source.version} source for stand-in {target.gdal_base}, "
+                f"no verified CPython {source.version} source for stand-in {tag}, "
                 f"nothing was made: {'; '.join(exc.attempts)}"
             ) from None
-        options = [
+        options += [
             "--python",
             str(fetched.path),
             "--ld-library-path",
-            ":".join(target.ld_library_path),
+            ":".join(target.library_path(architecture)),
         ]
-    result = subprocess.run(
-        [
-            "bash",
-            str(scripts / "make-standin.sh"),
-            *options,
-            target.standin_suite,
-            target.gdal_base,
-        ],
-        check=False,
-    )
+    _run_script(scripts / "make-standin.sh", *options, target.standin_suite, tag)
+    return tag
+
+
+def _run_script(script: Path, *args: str) -> None:
+    """Run one of scripts/ with bash; its own lines say what failed."""
+    result = subprocess.run(["bash", str(script), *args], check=False)
     if result.returncode != 0:
-        raise GdalLambdaError(f"making stand-in {target.gdal_base} failed (see the lines above)")
-    return target.gdal_base
+        raise GdalLambdaError(f"{script.name} {' '.join(args)} failed (see the lines above)")

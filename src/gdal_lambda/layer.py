@@ -67,6 +67,7 @@ def build_layer_zip(
                 "layer": variant.stem(),
                 "recipe": variant.recipe,
                 "target": variant.target.name,
+                "arch": variant.arch,
                 "also_runs_on": [other.name for other in also_runs_on],
                 "python": variant.python,
                 "line": variant.line.name,

@@ -142,8 +142,7 @@ def invoke_local(
         }
         code, log = run_clean(
             cli,
-            variant.target,
-            variant.python,
+            variant,
             ["python3", "-c", BOOTSTRAP],
             opt=opt,
             task=task,

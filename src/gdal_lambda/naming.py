@@ -11,6 +11,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .project import project_root
+from .versions import DEFAULT_ARCH
 
 DEFAULT_TARGET = "al2023"
 
@@ -21,8 +22,9 @@ def stem(
     python: str | None = None,
     recipe: str | None = None,
     target: str = DEFAULT_TARGET,
+    arch: str = DEFAULT_ARCH,
 ) -> str:
-    """``gdal3.13[-py3.12][-geo][-<target>]``: the image tag and zip name share it."""
+    """``gdal3.13[-py3.12][-geo][-<target>][-arm64]``: the image tag and zip name share it."""
     name = f"gdal{line}"
     if python:
         name += f"-py{python}"
@@ -30,6 +32,8 @@ def stem(
         name += f"-{recipe}"
     if target != DEFAULT_TARGET:
         name += f"-{target}"
+    if arch != DEFAULT_ARCH:
+        name += f"-{arch}"
     return name
 
 
@@ -39,17 +43,18 @@ def layer_zip(
     recipe: str = "geo",
     target: str = DEFAULT_TARGET,
     dist: Path | None = None,
+    *,
+    arch: str = DEFAULT_ARCH,
 ) -> Path:
-    """``dist/gdal3.13-py3.12-geo.zip``: where `invoke layer` writes and `invoke publish` reads."""
-    return (
-        dist if dist is not None else dist_dir()
-    ) / f"{stem(line, python=python, recipe=recipe, target=target)}.zip"
+    """``dist/gdal3.13-py3.12-geo[-arm64].zip``: written by `invoke layer`, read by publish."""
+    name = stem(line, python=python, recipe=recipe, target=target, arch=arch)
+    return (dist if dist is not None else dist_dir()) / f"{name}.zip"
 
 
-def layer_name(line: str, python: str, recipe: str = "geo", arch: str = "x86_64") -> str:
+def layer_name(line: str, python: str, recipe: str = "geo", arch: str = DEFAULT_ARCH) -> str:
     """The Lambda layer name, original scheme: ``gdal313-py312-geo`` (+ ``-arm64`` off x86_64)."""
     name = f"gdal{line.replace('.', '')}-py{python.replace('.', '')}-{recipe}"
-    if arch != "x86_64":
+    if arch != DEFAULT_ARCH:
         name += f"-{arch}"
     return name
 

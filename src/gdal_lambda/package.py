@@ -85,8 +85,11 @@ def check_handler(src: Path, handler: str) -> None:
 def package_zip(src: Path, variant: Variant, out: Path | None = None) -> Path:
     if out is not None:
         return out
+    """``dist/<folder>[-<target>][-arm64].zip`` unless ``out`` names it."""
     target = variant.target
     suffix = "" if target.name == naming.DEFAULT_TARGET else f"-{target.name}"
+    if variant.arch != naming.DEFAULT_ARCH:
+        suffix += f"-{variant.arch}"
     return naming.dist_dir() / f"{src.resolve().name}{suffix}.zip"
 
 
@@ -247,6 +250,7 @@ def build_package(
                 {
                     "package": dest.stem,
                     "target": variant.target.name,
+                    "arch": variant.arch,
                     "python": variant.python,
                     "line": variant.line.name,
                     "components": gdal_provenance(containers.labels(cli, base)),

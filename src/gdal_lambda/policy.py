@@ -278,13 +278,29 @@ class _Walker:
 
 
 def check_tree(
-    tree: Path, mount: str, ld_library_path: Sequence[str], policy: Policy
+    tree: Path,
+    mount: str,
+    ld_library_path: Sequence[str],
+    policy: Policy,
+    *,
+    machine: str | None = None,
 ) -> TreeReport:
-    """Every ELF file under ``tree`` (to be mounted at ``mount``) against ``policy``."""
+    """Every ELF file under ``tree`` (to be mounted at ``mount``) against ``policy``.
+
+    ``machine`` (``EM_AARCH64``...): every ELF file must be for it; a file built for another
+    architecture is a violation (the loader would refuse it with "wrong ELF class" or "cannot
+    open shared object file")."""
     walker = _Walker(tree, mount, ld_library_path, policy)
     for info in iter_elf(tree):
         walker.infos[info.path.resolve()] = info
         walker.report.elf_count += 1
+        if machine is not None and info.machine != machine:
+            walker.add(
+                info,
+                info.machine,
+                f"is built for {info.machine}, not {machine} ({policy.arch})",
+            )
+            continue
         walker.walk(info, ())
     return walker.report
 

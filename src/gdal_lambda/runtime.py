@@ -8,7 +8,7 @@ from typing import Any
 import docker
 
 from . import containers
-from .versions import Target
+from .variant import Variant
 
 LAYER_ROOT = "/opt"
 TASK_ROOT = "/var/task"
@@ -39,16 +39,17 @@ def data_env(root: str = LAYER_ROOT) -> dict[str, str]:
     }
 
 
-def lambda_env(target: Target, python: str) -> dict[str, str]:
-    """The variables Lambda itself sets for a Python function on this target's OS.
+def lambda_env(variant: Variant) -> dict[str, str]:
+    """The variables Lambda itself sets for a Python function on the variant's OS and CPU.
 
     LD_LIBRARY_PATH lists the system directories before /opt/lib, as Lambda does: a bundled
     library that an older system copy would shadow is caught by running under it.
     """
+    python = variant.python
     return {
         "LAMBDA_TASK_ROOT": TASK_ROOT,
         "LAMBDA_RUNTIME_DIR": "/var/runtime",
-        "LD_LIBRARY_PATH": ":".join(target.ld_library_path),
+        "LD_LIBRARY_PATH": ":".join(variant.ld_library_path),
         "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
         # The Lambda Python bootstrap puts these first on sys.path, in this order.
         "PYTHONPATH": ":".join(
@@ -70,8 +71,7 @@ def lambda_env(target: Target, python: str) -> dict[str, str]:
 
 def run_clean(
     cli: docker.DockerClient,
-    target: Target,
-    python: str,
+    variant: Variant,
     command: list[str],
     *,
     opt: Path | None = None,
@@ -81,7 +81,9 @@ def run_clean(
     network_mode: str = "host",
     **kwargs: Any,
 ) -> tuple[int, str]:
-    """Run ``command`` in the plain runtime image, read-only, the way Lambda would.
+    """Run ``command`` in the variant's plain runtime image (its target, Python and
+    architecture: an arm64 runtime runs under emulation on an x86_64 host), read-only, the way
+    Lambda would.
 
     ``opt`` (an unpacked layer) is mounted at /opt and ``task`` (an unpacked package) at
     /var/task, both read-only; ``mounts`` (container path -> host path) add read-only folders;
@@ -94,11 +96,12 @@ def run_clean(
         volumes[str(task.resolve())] = {"bind": TASK_ROOT, "mode": "ro"}
     for where, host in (mounts or {}).items():
         volumes[str(host.resolve())] = {"bind": where, "mode": "ro"}
-    environment = {**lambda_env(target, python), **(env or {})}
+    environment = {**lambda_env(variant), **(env or {})}
     ran = containers.run(
         cli,
-        target.runtime_image(python),
+        variant.runtime_image,
         command,
+        platform=variant.platform,
         environment={k: v for k, v in environment.items() if v is not None},
         volumes=volumes,
         read_only=True,

@@ -1,12 +1,15 @@
 """One build variant, resolved once: GDAL line, target, Python, recipe, architecture, repository.
 
 ``tasks.py`` resolves a :class:`Variant` from its options and the environment, once, and passes
-it down; no module below reads ``GDAL_LAMBDA_TARGET`` or ``GDAL_LAMBDA_REPOSITORY`` itself.
+it down; no module below reads ``GDAL_LAMBDA_TARGET``, ``GDAL_LAMBDA_PYTHON``, ``GDAL_LAMBDA_ARCH``
+or ``GDAL_LAMBDA_REPOSITORY`` itself.
 
     variant = Variant.resolve(load_matrix(), line="3.13", env=os.environ)
     variant.gdal_tag        # gdal-lambda:gdal3.13           (al2023, the default target)
     variant.layer_tag       # gdal-lambda:gdal3.13-py3.13-geo
     variant.layer_zip()     # dist/gdal3.13-py3.13-geo.zip
+    # --arch arm64: gdal-lambda:gdal3.13-arm64, dist/gdal3.13-py3.13-geo-arm64.zip, and every build
+    # and container at variant.platform (linux/arm64)
 """
 
 from __future__ import annotations
@@ -16,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import naming
-from .errors import GdalLambdaError
-from .versions import Line, Matrix, Target
+from .versions import DEFAULT_ARCH, Architecture, Line, Matrix, Target
 
 DEFAULT_REPOSITORY = "gdal-lambda"
 DEFAULT_RECIPE = "geo"
-DEFAULT_ARCH = "x86_64"
-ARCHITECTURES = ("x86_64", "arm64")
 ENV_TARGET = "GDAL_LAMBDA_TARGET"
+ENV_PYTHON = "GDAL_LAMBDA_PYTHON"
+ENV_ARCH = "GDAL_LAMBDA_ARCH"
 ENV_REPOSITORY = "GDAL_LAMBDA_REPOSITORY"
 
 
@@ -60,11 +62,9 @@ class Variant:
         picked_line = matrix.line(line)
         target_name = target if target is not None else env.get(ENV_TARGET) or None
         picked_target = matrix.target(target_name)
-        arch = arch if arch is not None else DEFAULT_ARCH
-        if arch not in ARCHITECTURES:
-            raise GdalLambdaError(
-                f"unknown architecture {arch!r}: known ones are {', '.join(ARCHITECTURES)}"
-            )
+        python = python if python is not None else env.get(ENV_PYTHON) or None
+        arch = arch if arch is not None else env.get(ENV_ARCH) or DEFAULT_ARCH
+        arch = matrix.architecture(arch).name
         repo = repository if repository is not None else env.get(ENV_REPOSITORY) or None
         return cls(
             matrix=matrix,
@@ -79,13 +79,42 @@ class Variant:
     # -- names --------------------------------------------------------------------------------
 
     def stem(self, *, python: bool = True, recipe: bool = True) -> str:
-        """``gdal3.13[-py3.13][-geo][-<target>]``."""
+        """``gdal3.13[-py3.13][-geo][-<target>][-arm64]``."""
         return naming.stem(
             self.line.name,
             python=self.python if python else None,
             recipe=self.recipe if recipe else None,
             target=self.target.name,
+            arch=self.arch,
         )
+
+    # -- architecture ---------------------------------------------------------------------------
+
+    @property
+    def architecture(self) -> Architecture:
+        return self.matrix.architecture(self.arch)
+
+    @property
+    def platform(self) -> str:
+        """The Docker platform of every build and container of this variant (linux/arm64)."""
+        return self.architecture.docker_platform
+
+    @property
+    def gdal_base(self) -> str:
+        return self.target.gdal_image(self.arch)
+
+    @property
+    def python_base(self) -> str:
+        return self.target.python_image(self.python, self.arch)
+
+    @property
+    def runtime_image(self) -> str:
+        return self.target.runtime_image(self.python, self.arch)
+
+    @property
+    def ld_library_path(self) -> tuple[str, ...]:
+        """Lambda's LD_LIBRARY_PATH for this target and architecture."""
+        return self.target.library_path(self.architecture)
 
     @property
     def gdal_tag(self) -> str:
@@ -100,7 +129,9 @@ class Variant:
         return f"{self.repository}:{self.stem()}"
 
     def layer_zip(self, dist: Path | None = None) -> Path:
-        return naming.layer_zip(self.line.name, self.python, self.recipe, self.target.name, dist)
+        return naming.layer_zip(
+            self.line.name, self.python, self.recipe, self.target.name, dist, arch=self.arch
+        )
 
     @property
     def layer_name(self) -> str:

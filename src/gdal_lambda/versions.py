@@ -19,6 +19,7 @@ from .errors import GdalLambdaError
 from .project import project_root
 
 LIBRARIES = ("gdal", "proj", "geos")
+DEFAULT_ARCH = "x86_64"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -63,6 +64,24 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Architecture:
+    """One CPU architecture, by Lambda's name (``x86_64``, ``arm64``): matrix [architectures]."""
+
+    name: str
+    docker_platform: str  # linux/amd64, linux/arm64: every build and container
+    multiarch: str  # Debian's library directory triplet ({multiarch} in ld_library_path)
+    debian: str  # debootstrap --arch
+    qemu: str  # the binfmt_misc entry that runs it elsewhere (qemu-<qemu>)
+    gnu: str  # the cross toolchain's triplet
+    elf_machine: str  # e_machine of its ELF files (EM_X86_64, EM_AARCH64)
+
+    @property
+    def docker_arch(self) -> str:
+        """What ``docker image inspect`` calls it (``amd64``, ``arm64``)."""
+        return self.docker_platform.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     description: str
@@ -96,14 +115,26 @@ class Target:
             )
         return python
 
-    def _image(self, template: str, python: str) -> str:
-        return template.format(python=python, python_tag=self.python_tags.get(python, python))
+    def _image(self, template: str, python: str, arch: str) -> str:
+        name = template.format(python=python, python_tag=self.python_tags.get(python, python))
+        # A stand-in is a local, single-architecture image: each architecture its own tag.
+        if self.is_standin and arch != DEFAULT_ARCH:
+            name += f"-{arch}"
+        return name
 
-    def python_image(self, python: str) -> str:
-        return self._image(self.python_base, python)
+    def gdal_image(self, arch: str = DEFAULT_ARCH) -> str:
+        """The base the GDAL image is built on (a stand-in: the stand-in itself)."""
+        return self._image(self.gdal_base, "", arch)
 
-    def runtime_image(self, python: str) -> str:
-        return self._image(self.runtime, python)
+    def python_image(self, python: str, arch: str = DEFAULT_ARCH) -> str:
+        return self._image(self.python_base, python, arch)
+
+    def runtime_image(self, python: str, arch: str = DEFAULT_ARCH) -> str:
+        return self._image(self.runtime, python, arch)
+
+    def library_path(self, architecture: Architecture) -> tuple[str, ...]:
+        """Lambda's LD_LIBRARY_PATH on this OS for one architecture ({multiarch} filled in)."""
+        return tuple(d.format(multiarch=architecture.multiarch) for d in self.ld_library_path)
 
 
 @dataclass(frozen=True)
@@ -138,6 +169,15 @@ class Matrix:
     retired_reason: str = ""
     # The native stack (matrix [stack]): library -> its pinned source, in the file's order.
     stack: dict[str, Source] = field(default_factory=dict)
+    # Lambda's architectures ([architectures]), x86_64 first.
+    architectures: dict[str, Architecture] = field(default_factory=dict)
+
+    def architecture(self, name: str) -> Architecture:
+        if name not in self.architectures:
+            raise GdalLambdaError(
+                f"unknown architecture {name!r}: known ones are {', '.join(self.architectures)}"
+            )
+        return self.architectures[name]
 
     def components(self, line: Line) -> dict[str, Source]:
         """Every source an image of ``line`` is built from: the stack, then PROJ, GEOS, GDAL."""
@@ -318,6 +358,22 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
     default = data.get("default_target", "")
     if default not in targets:
         raise _fail(path, f"default_target {default!r} is not a target")
+    architectures: dict[str, Architecture] = {}
+    for name, raw in data.get("architectures", {}).items():
+        try:
+            architectures[name] = Architecture(
+                name=name,
+                docker_platform=raw["docker_platform"],
+                multiarch=raw["multiarch"],
+                debian=raw["debian"],
+                qemu=raw["qemu"],
+                gnu=raw["gnu"],
+                elf_machine=raw["elf_machine"],
+            )
+        except KeyError as exc:
+            raise _fail(path, f"architectures.{name} lacks {exc.args[0]}") from None
+    if DEFAULT_ARCH not in architectures:
+        raise _fail(path, f"[architectures.{DEFAULT_ARCH}] is missing (the default architecture)")
     retired = data.get("retired", {})
     if retired and not (
         isinstance(retired.get("below"), str) and isinstance(retired.get("reason"), str)
@@ -347,6 +403,7 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
         build_constraints=dict(data.get("build_constraints", {})),
         overlay=Path(overlay) if overlay else None,
         stack=stack,
+        architectures=architectures,
         compiled_against_opt=tuple(compiled),
         retired_below=retired.get("below"),
         retired_reason=retired.get("reason", ""),

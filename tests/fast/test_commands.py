@@ -32,6 +32,8 @@ def _variant(**options: str) -> Variant:
 DEFAULT = _variant()
 STANDIN = _variant(target="debian13", repository="mine")
 OLDER = _variant(python="3.12", recipe="tiny")
+ARM = _variant(arch="arm64")
+ARM_FLOOR = _variant(target="debian11", arch="arm64")
 
 
 @pytest.mark.parametrize(
@@ -50,7 +52,20 @@ OLDER = _variant(python="3.12", recipe="tiny")
         ),
         (STANDIN, "standin", "invoke build.standin --target debian13"),
         (STANDIN, "runtime", "invoke build.standin --target debian13"),
-        (OLDER, "runtime", "docker pull public.ecr.aws/lambda/python:3.12.2025.04.28.11"),
+        (
+            OLDER,
+            "runtime",
+            "docker pull --platform linux/amd64 public.ecr.aws/lambda/python:3.12.2025.04.28.11",
+        ),
+        (ARM, "gdal", "invoke build.gdal --version 3.13 --arch arm64"),
+        (ARM, "layer-zip", "invoke layer --gdal 3.13 --arch arm64"),
+        (
+            ARM,
+            "runtime",
+            "docker pull --platform linux/arm64 public.ecr.aws/lambda/python:3.14.2025.12.11.15",
+        ),
+        (ARM_FLOOR, "standin", "invoke build.standin --target debian11 --arch arm64"),
+        (ARM_FLOOR, "python", "invoke build.python --gdal 3.13 --target debian11 --arch arm64"),
         (OLDER, "layer-zip", "invoke layer --gdal 3.13 --python 3.12 --recipe tiny"),
         (STANDIN, "layer-zip", "invoke layer --gdal 3.13 --target debian13 --repository mine"),
         (STANDIN, "package", "invoke package --src <folder> --gdal 3.13 --target debian13"),

@@ -75,8 +75,12 @@ def test_only_the_floor_stand_in_compiles_its_python(matrix: versions.Matrix) ->
     urls = [m.url for m in floor.standin_python.mirrors]
     assert urls[0].startswith("https://www.python.org/ftp/python/3.13.15/")
     assert "deb.debian.org" in urls[-1]
-    assert floor.ld_library_path == (
+    assert floor.library_path(matrix.architecture("x86_64")) == (
         "/var/lang/lib", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/var/runtime",
+        "/var/runtime/lib", "/var/task", "/var/task/lib", "/opt/lib",
+    )  # fmt: skip
+    assert floor.library_path(matrix.architecture("arm64")) == (
+        "/var/lang/lib", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/var/runtime",
         "/var/runtime/lib", "/var/task", "/var/task/lib", "/opt/lib",
     )  # fmt: skip
     others = {n for n, t in matrix.targets.items() if t.standin_python is not None} - {"debian11"}

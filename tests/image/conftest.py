@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from gdal_lambda import containers, images, naming, versions
+from gdal_lambda import containers, images, versions
 from gdal_lambda.variant import Variant
 
 
@@ -30,14 +30,15 @@ def line(matrix: versions.Matrix) -> versions.Line:
 
 
 @pytest.fixture(scope="session")
-def target(matrix: versions.Matrix) -> versions.Target:
-    return matrix.target(os.environ.get("GDAL_LAMBDA_TARGET"))
+def variant(matrix: versions.Matrix, line: versions.Line) -> Variant:
+    """The line on $GDAL_LAMBDA_TARGET for $GDAL_LAMBDA_ARCH with $GDAL_LAMBDA_PYTHON (default the
+    target's newest), as tasks.py resolves it."""
+    return Variant.resolve(matrix, line=line.name, env=os.environ)
 
 
 @pytest.fixture(scope="session")
-def variant(matrix: versions.Matrix, line: versions.Line) -> Variant:
-    """The line on $GDAL_LAMBDA_TARGET with the target's newest Python, as tasks.py resolves it."""
-    return Variant.resolve(matrix, line=line.name, env=os.environ)
+def target(variant: Variant) -> versions.Target:
+    return variant.target
 
 
 @pytest.fixture(scope="session")
@@ -46,29 +47,23 @@ def cli() -> docker.DockerClient:
 
 
 @pytest.fixture(scope="session")
-def gdal_image(
-    cli: docker.DockerClient, line: versions.Line, target: versions.Target, variant: Variant
-) -> str:
+def gdal_image(cli: docker.DockerClient, variant: Variant) -> str:
     ref = variant.gdal_tag
     if not images.image_exists(cli, ref):
-        pytest.fail(
-            f"{ref} is missing: `invoke build.gdal --version {line.name} --target {target.name}`"
-        )
+        pytest.fail(f"{ref} is missing: run `nox -s test-{variant.line.name}` first")
     return ref
 
 
 @pytest.fixture(scope="session")
-def python(target) -> str:
-    return target.check_python(None)
+def python(variant: Variant) -> str:
+    return variant.python
 
 
 @pytest.fixture(scope="session")
-def layer_zip(line, target, python) -> Path:
-    path = naming.layer_zip(line.name, python, "geo", target.name)
+def layer_zip(variant: Variant) -> Path:
+    path = variant.layer_zip()
     if not path.is_file():
-        pytest.fail(
-            f"{path} missing: `invoke layer --gdal {line.name} --python {python} --target {target.name}`"
-        )
+        pytest.fail(f"{path} missing: run `nox -s test-{variant.line.name}` first")
     return path
 
 

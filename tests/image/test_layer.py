@@ -17,8 +17,8 @@ from gdal_lambda import layer, naming, runtime
 pytestmark = pytest.mark.image
 
 
-def run(cli, target, python, opt: Path, code: str, env: dict[str, str] | None = None) -> str:
-    status, out = runtime.run_clean(cli, target, python, ["python3", "-c", code], opt=opt, env=env)
+def run(cli, variant, opt: Path, code: str, env: dict[str, str] | None = None) -> str:
+    status, out = runtime.run_clean(cli, variant, ["python3", "-c", code], opt=opt, env=env)
     if status != 0:
         pytest.fail(f"exit {status} in the clean runtime:\n{out[-4000:]}")
     return out
@@ -87,7 +87,7 @@ def test_manifest_records_components(layer_zip: Path, line) -> None:
 
 
 def test_manifest_python_entries_match_the_layer_and_its_lock(
-    cli, target, python, opt: Path, layer_zip: Path, matrix
+    cli, variant, opt: Path, layer_zip: Path, matrix
 ) -> None:
     """Every distribution importlib.metadata finds in /opt/python (in the clean runtime) is in
     the manifest with the same version, and its file's sha256 is one the lock lists."""
@@ -100,10 +100,10 @@ def test_manifest_python_entries_match_the_layer_and_its_lock(
         "print(json.dumps({d.metadata['Name']: d.version for d in "
         "m.distributions(path=['/opt/python'])}))"
     )
-    seen = json.loads(run(cli, target, python, opt, code).strip().splitlines()[-1])
+    seen = json.loads(run(cli, variant, opt, code).strip().splitlines()[-1])
     assert seen == {name: entry["version"] for name, entry in packages.items()}
     overrides = matrix.requirement_overrides
-    lock = locks.require(locks.ROOT / "layers/geo/requirements.txt", python, overrides)
+    lock = locks.require(locks.ROOT / "layers/geo/requirements.txt", variant.python, overrides)
     pins = locks.read_lock(lock).pins
     for name, entry in packages.items():
         if name == "GDAL":
@@ -113,7 +113,7 @@ def test_manifest_python_entries_match_the_layer_and_its_lock(
         assert entry["sha256"] in hashes, f"{name}: {entry['file']} is not a file of the lock"
 
 
-def test_native_tools_in_the_clean_runtime(cli, target, python, opt: Path) -> None:
+def test_native_tools_in_the_clean_runtime(cli, variant, opt: Path) -> None:
     script = """
 import subprocess, sys
 print(subprocess.run(["gdalinfo", "--version"], capture_output=True, text=True, check=True).stdout)
@@ -122,7 +122,7 @@ subprocess.run(["ogr2ogr", "-f", "GPKG", "/tmp/p.gpkg", "/tmp/p.geojson"], check
 out = subprocess.run(["ogrinfo", "-ro", "-al", "-so", "/tmp/p.gpkg"], capture_output=True, text=True, check=True).stdout
 print("COUNT", [l for l in out.splitlines() if "Feature Count" in l][0])
 """
-    out = run(cli, target, python, opt, script, runtime.data_env())
+    out = run(cli, variant, opt, script, runtime.data_env())
     assert "GDAL " in out and "COUNT Feature Count: 1" in out
 
 
@@ -149,9 +149,9 @@ print(json.dumps({
 
 
 @pytest.mark.parametrize("with_data_env", [True, False], ids=["data-env", "no-data-env"])
-def test_python_imports_share_one_proj(cli, target, python, opt: Path, line, with_data_env) -> None:
+def test_python_imports_share_one_proj(cli, variant, opt: Path, line, with_data_env) -> None:
     env = runtime.data_env() if with_data_env else {}
-    out = run(cli, target, python, opt, IMPORTS, env)
+    out = run(cli, variant, opt, IMPORTS, env)
     facts = json.loads(out.strip().splitlines()[-1])
     assert facts["gdal"] == facts["rasterio_gdal"] == line.version("gdal")
     assert facts["pyproj_proj"] == line.version("proj")
@@ -178,12 +178,12 @@ with rasterio.open("{url}") as src:
 
 @pytest.mark.parametrize("with_data_env", [True, False], ids=["data-env", "no-data-env"])
 def test_rasterio_reads_a_cog_over_vsicurl(
-    cli, target, python, opt: Path, gdal_image, tmp_path: Path, with_data_env
+    cli, variant, opt: Path, gdal_image, tmp_path: Path, with_data_env
 ) -> None:
     make_cog(cli, gdal_image, tmp_path / "www")
     env = {**runtime.RECOMMENDED_GDAL_ENV, **(runtime.data_env() if with_data_env else {})}
     with serve(tmp_path / "www") as server:
-        out = run(cli, target, python, opt, READ_WINDOW.format(url=server.url("cog.tif")), env)
+        out = run(cli, variant, opt, READ_WINDOW.format(url=server.url("cog.tif")), env)
         ranged = [r for method, _, r in server.state.requests if method == "GET" and r]
     facts = json.loads(out.strip().splitlines()[-1])
     assert facts["shape"] == [512, 512] and facts["crs"] == 4326

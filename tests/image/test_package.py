@@ -13,16 +13,11 @@ import pytest
 from conftest import make_cog
 from httpserver import serve
 
-from gdal_lambda import local, naming, package, runtime
+from gdal_lambda import local, package, runtime
 from gdal_lambda.errors import GdalLambdaError
 
 pytestmark = pytest.mark.image
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def python(target) -> str:
-    return target.check_python(None)
 
 
 @pytest.fixture(scope="session")
@@ -77,10 +72,8 @@ def test_full_package_layout(full_zip: Path) -> None:
     assert "bin/gdalinfo" in names
 
 
-def test_companion_runs_on_the_layer(
-    cli, variant, line, target, python, companion_zip, cog_dir, tmp_path
-) -> None:
-    layer_zip = naming.layer_zip(line.name, python, "geo", target.name)
+def test_companion_runs_on_the_layer(cli, variant, companion_zip, cog_dir, tmp_path) -> None:
+    layer_zip = variant.layer_zip()
     with serve(cog_dir) as server:
         event = _event(tmp_path, url=server.url("cog.tif"), points=[[3, 7], [8, 2]], zoom=6)
         result = local.invoke_local(
@@ -96,8 +89,8 @@ def test_companion_runs_on_the_layer(
     assert result.result["function"] == "layer"
 
 
-def test_companion_holds_nothing_the_layer_has(line, target, python, companion_zip) -> None:
-    layer_zip = naming.layer_zip(line.name, python, "geo", target.name)
+def test_companion_holds_nothing_the_layer_has(variant, companion_zip) -> None:
+    layer_zip = variant.layer_zip()
     with zipfile.ZipFile(layer_zip) as zf:
         in_layer = {n.removeprefix("python/") for n in zf.namelist()}
     with zipfile.ZipFile(companion_zip) as zf:

@@ -24,22 +24,34 @@ from gdal_lambda import runtime
 
 pytestmark = pytest.mark.image
 
-OLD_SQLITE_DEB = "http://deb.debian.org/debian/pool/main/s/sqlite3/libsqlite3-0_3.34.1-3_amd64.deb"
-OLD_SQLITE_SHA256 = "a0b8d3acf4a0483048637637d269be93af48d5c16f6f139f53edd13384ad4686"
+# Debian 11's libsqlite3-0 3.34.1-3, per Debian architecture; each digest as bullseye's
+# Packages index (dists/bullseye/main/binary-<arch>/Packages.xz) lists it.
+OLD_SQLITE_DEBS = {
+    "amd64": (
+        "http://deb.debian.org/debian/pool/main/s/sqlite3/libsqlite3-0_3.34.1-3_amd64.deb",
+        "a0b8d3acf4a0483048637637d269be93af48d5c16f6f139f53edd13384ad4686",
+    ),
+    "arm64": (
+        "http://deb.debian.org/debian/pool/main/s/sqlite3/libsqlite3-0_3.34.1-3_arm64.deb",
+        "1e33cd39dc4fff2a7edd7bb7e90a71e20fb528f6a581fe0287652e4dae77e0d0",
+    ),
+}
 # A folder ahead of /opt/lib on LD_LIBRARY_PATH, as /var/lang/lib is on Lambda (not /var/lang/lib
 # itself: on the al2023 images it holds the interpreter's own libpython).
 SHADOW = "/var/shadow"
 
 
 @pytest.fixture(scope="module")
-def old_sqlite(tmp_path_factory) -> Path:
-    """A folder holding Debian 11's libsqlite3.so.0 (3.34.1), fetched and verified."""
+def old_sqlite(tmp_path_factory, variant) -> Path:
+    """A folder holding Debian 11's libsqlite3.so.0 (3.34.1) for the variant's architecture,
+    fetched and verified."""
+    url, sha256 = OLD_SQLITE_DEBS[variant.architecture.debian]
     work = tmp_path_factory.mktemp("old-sqlite")
     deb = work / "libsqlite3-0.deb"
-    response = requests.get(OLD_SQLITE_DEB, timeout=60)
+    response = requests.get(url, timeout=60)
     response.raise_for_status()
     deb.write_bytes(response.content)
-    assert hashlib.sha256(deb.read_bytes()).hexdigest() == OLD_SQLITE_SHA256
+    assert hashlib.sha256(deb.read_bytes()).hexdigest() == sha256
     subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "root")], check=True)
     folder = work / "lib"
     folder.mkdir()
@@ -48,8 +60,8 @@ def old_sqlite(tmp_path_factory) -> Path:
     return folder
 
 
-def _run(cli, target, python, opt: Path, code: str, **kwargs) -> str:
-    status, out = runtime.run_clean(cli, target, python, ["python3", "-c", code], opt=opt, **kwargs)
+def _run(cli, variant, opt: Path, code: str, **kwargs) -> str:
+    status, out = runtime.run_clean(cli, variant, ["python3", "-c", code], opt=opt, **kwargs)
     if status != 0:
         pytest.fail(f"exit {status} in the clean runtime:\n{out[-4000:]}")
     return out
@@ -80,13 +92,12 @@ print(json.dumps({
 
 
 def test_an_older_runtime_sqlite_ahead_of_opt_lib_breaks_nothing(
-    cli, target, python, opt: Path, old_sqlite: Path
+    cli, variant, opt: Path, old_sqlite: Path
 ) -> None:
-    path = ":".join([SHADOW, *target.ld_library_path])
+    path = ":".join([SHADOW, *variant.ld_library_path])
     out = _run(
         cli,
-        target,
-        python,
+        variant,
         opt,
         SHADOWED.replace("OLD_SQLITE", f"{SHADOW}/libsqlite3.so.0"),
         env={**runtime.data_env(), "LD_LIBRARY_PATH": path},
@@ -129,8 +140,8 @@ print(json.dumps({
 
 
 @pytest.mark.parametrize("order", [("layer", "runtime"), ("runtime", "layer")], ids="-then-".join)
-def test_runtime_modules_keep_their_own_libraries(cli, target, python, opt: Path, order) -> None:
-    out = _run(cli, target, python, opt, RUNTIME_MODULES % (order,), env=runtime.data_env())
+def test_runtime_modules_keep_their_own_libraries(cli, variant, opt: Path, order) -> None:
+    out = _run(cli, variant, opt, RUNTIME_MODULES % (order,), env=runtime.data_env())
     facts = json.loads(out.strip().splitlines()[-1])
     assert facts["ok"]
     # Both copies are loaded side by side: the runtime's for its modules, the layer's (grafted,

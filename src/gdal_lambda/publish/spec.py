@@ -10,16 +10,22 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import json
 import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
 from ..errors import GdalLambdaError, MissingZip
 from ..limits import LAMBDA_UNZIPPED_LIMIT, fmt_mib
-from ..variant import ARCHITECTURES, Variant
+from ..variant import Variant
 from .aws import new_session
+
+MANIFEST = "share/gdal-lambda/manifest.json"
 
 MAX_NAME = 140
 MAX_DESCRIPTION = 256
@@ -46,15 +52,23 @@ class Layer:
     runtimes: tuple[str, ...]
     architectures: tuple[str, ...]
     variant: Variant | None = None  # what makes zip_path, for the "missing zip" error
+    # e_machine of each architecture's ELF files (EM_AARCH64...): a zip's binaries must match
+    elf_machines: tuple[str, ...] = ()
 
     def full_description(self, sha256: str) -> str:
         return f"{self.description} sha256:{sha256}".strip()
 
 
 @functools.cache
-def _runtimes_known() -> frozenset[str]:
+def _lambda_enum(shape: str) -> tuple[str, ...]:
+    """The values Lambda's API accepts for an enum shape (Runtime, Architecture), from botocore's
+    service model: the same list the real service validates against."""
     model = new_session()._session.get_service_model("lambda")
-    return frozenset(model.shape_for("Runtime").enum)
+    return tuple(model.shape_for(shape).enum)
+
+
+def _runtimes_known() -> frozenset[str]:
+    return frozenset(_lambda_enum("Runtime"))
 
 
 def layer_spec(
@@ -83,6 +97,7 @@ def layer_spec(
         runtimes=tuple(runtimes) or (f"python{v.python}",),
         architectures=(v.arch,),
         variant=None if zip_path else v,
+        elf_machines=(v.architecture.elf_machine,),
     )
     check_layer(layer)
     return layer
@@ -120,12 +135,55 @@ def check_layer(layer: Layer) -> ZipFacts:
             close = difflib.get_close_matches(runtime, sorted(known), n=3)
             also = f" (did you mean {', '.join(close)}?)" if close else ""
             raise GdalLambdaError(f"unknown Lambda runtime {runtime!r}{also}")
+    lambda_archs = _lambda_enum("Architecture")
     for arch in layer.architectures:
-        if arch not in ARCHITECTURES:
+        if arch not in lambda_archs:
             raise GdalLambdaError(
-                f"unknown architecture {arch!r}: Lambda layers are {' or '.join(ARCHITECTURES)}"
+                f"unknown architecture {arch!r}: Lambda layers are {' or '.join(lambda_archs)}"
             )
-    return zip_facts(layer)
+    facts = zip_facts(layer)
+    check_zip_architecture(layer)
+    return facts
+
+
+def check_zip_architecture(layer: Layer) -> None:
+    """Refuse a zip built for another architecture than the layer's name and
+    CompatibleArchitectures say: its manifest (share/gdal-lambda/manifest.json) names the
+    architecture it was built and checked for, and its ELF files carry their e_machine."""
+    wanted = ", ".join(layer.architectures)
+    try:
+        with zipfile.ZipFile(layer.zip_path) as archive:
+            names = sorted(archive.namelist())
+            manifest = json.loads(archive.read(MANIFEST)) if MANIFEST in names else {}
+            machine = _first_elf_machine(archive, names) if layer.elf_machines else None
+    except (zipfile.BadZipFile, OSError, ValueError, ELFError) as exc:
+        raise GdalLambdaError(f"{layer.zip_path} is not a readable layer zip ({exc})") from None
+    built_for = manifest.get("arch")
+    if built_for is not None and built_for not in layer.architectures:
+        raise GdalLambdaError(
+            f"{layer.zip_path} was built for {built_for}, but layer {layer.name} is published "
+            f"for {wanted}: publish it with --arch {built_for} (the layer name then ends in "
+            f"-{built_for}), or build the zip for the architecture you meant"
+        )
+    if machine is not None and machine not in layer.elf_machines:
+        raise GdalLambdaError(
+            f"{layer.zip_path} holds {machine} binaries, but layer {layer.name} is published for "
+            f"{wanted} ({', '.join(layer.elf_machines)}): publish it with the --arch it was "
+            "built for"
+        )
+
+
+def _first_elf_machine(archive: zipfile.ZipFile, names: list[str]) -> str | None:
+    """e_machine (EM_X86_64...) of the first ELF file under bin/ or lib/, read by pyelftools."""
+    for name in names:
+        if not name.startswith(("bin/", "lib/")) or name.endswith("/"):
+            continue
+        with archive.open(name) as handle:
+            if handle.read(4) != b"\x7fELF":
+                continue
+        with archive.open(name) as handle:
+            return str(ELFFile(handle)["e_machine"])
+    return None
 
 
 def zip_facts(layer: Layer) -> ZipFacts:
