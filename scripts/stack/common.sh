@@ -31,6 +31,17 @@ cmake_args=(
     -DBUILD_SHARED_LIBS=ON
     -DBUILD_TESTING=OFF
 )
+configure_args=()
+
+# Cross-compiling ($CROSS: the GNU triplet of Debian's cross toolchain, set by docker/gdal): the
+# compilers and binutils by their prefixed names, CMake's toolchain file, configure's --host, and
+# pkg-config confined to /opt (the build host's own .pc files describe the wrong architecture).
+if [[ -n ${CROSS:-} ]]; then
+    export CC=$CROSS-gcc CXX=$CROSS-g++ AR=$CROSS-ar RANLIB=$CROSS-ranlib STRIP=$CROSS-strip
+    export PKG_CONFIG_LIBDIR="$PREFIX/lib/pkgconfig"
+    cmake_args+=("-DCMAKE_TOOLCHAIN_FILE=$(dirname "${BASH_SOURCE[0]}")/cross.cmake")
+    configure_args+=("--host=$CROSS" "--build=$(gcc -dumpmachine)")
+fi
 
 # unpack NAME: /tmp/src/NAME.tar (any compression; a zip too) into ./NAME, then cd there.
 unpack() {
@@ -55,7 +66,8 @@ cmake_install() {
 
 # autotools_install [ARG...]: ./configure with the shared arguments, make, make install.
 autotools_install() {
-    ./configure --prefix="$PREFIX" --libdir="$PREFIX/lib" --disable-static --enable-shared "$@"
+    ./configure --prefix="$PREFIX" --libdir="$PREFIX/lib" --disable-static --enable-shared \
+        "${configure_args[@]}" "$@"
     make -j "$jobs"
     make install
 }

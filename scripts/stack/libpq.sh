@@ -2,7 +2,7 @@
 # shellcheck shell=bash disable=SC2154 # sourced by build.sh, which defines $PREFIX and $jobs
 # libpq, the PostgreSQL client library (PostgreSQL and PostGISRaster drivers), from the
 # PostgreSQL server sources: configure once, then build and install the client parts only.
-./configure --prefix="$PREFIX" --libdir="$PREFIX/lib" --without-readline --without-icu \
+./configure --prefix="$PREFIX" --libdir="$PREFIX/lib" "${configure_args[@]}" --without-readline --without-icu \
     --without-llvm --without-gssapi --without-ldap --without-zlib --with-openssl \
     --with-includes="$PREFIX/include" --with-libraries="$PREFIX/lib"
 make -C src/interfaces/libpq -j "$jobs"

@@ -5,7 +5,7 @@
 # libwebp's AVX2 code uses, and links a library with an undefined reference to it: there, build
 # without SIMD (WebP decoding is slower; AL2023's GCC 11 and newer keep it).
 simd=ON
-if (($(gcc -dumpversion | cut -d. -f1) < 11)); then simd=OFF; fi
+if (($(${CC:-gcc} -dumpversion | cut -d. -f1) < 11)); then simd=OFF; fi
 cmake_install -DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF \
     -DWEBP_BUILD_GIF2WEBP=OFF -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF \
     -DWEBP_BUILD_WEBPINFO=OFF -DWEBP_BUILD_WEBPMUX=OFF -DWEBP_BUILD_EXTRAS=OFF \

@@ -8,7 +8,14 @@
 # their own OpenSSL knows (rh-allow-sha1-signatures: openssl/openssl#27845), which would make
 # OPENSSL_init_ssl fail, and with it every HTTPS request GDAL, PROJ and libpq make. Certificate
 # paths do not come from the config file and still apply. no-apps/no-docs/no-tests: libraries only.
-./config --prefix="$PREFIX" --libdir=lib --openssldir=/etc/pki/tls shared \
+# Cross: OpenSSL names its target itself (linux-aarch64) and prefixes the tools' names with
+# --cross-compile-prefix; the exported CC would be prefixed twice.
+target=()
+if [[ -n ${CROSS:-} ]]; then
+    unset CC CXX AR RANLIB STRIP
+    target=("linux-${CROSS%%-*}" "--cross-compile-prefix=$CROSS-")
+fi
+./Configure "${target[@]}" --prefix="$PREFIX" --libdir=lib --openssldir=/etc/pki/tls shared \
     no-autoload-config no-apps no-docs no-tests no-comp no-ssl3 no-weak-ssl-ciphers
 make -j "$jobs"
 make install_sw

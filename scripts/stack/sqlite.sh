@@ -8,7 +8,7 @@ export CFLAGS="$CFLAGS -DSQLITE_ENABLE_COLUMN_METADATA=1 -DSQLITE_ENABLE_RTREE=1
 # --soname=legacy: the traditional libsqlite3.so.0.
 extra=()
 [[ -f sqlite3.c ]] || extra=(--disable-tcl)
-./configure --prefix="$PREFIX" --libdir="$PREFIX/lib" --disable-static --enable-shared \
+./configure --prefix="$PREFIX" --libdir="$PREFIX/lib" "${configure_args[@]}" --disable-static --enable-shared \
     --soname=legacy "${extra[@]}"
 make -j "$jobs"
 make install

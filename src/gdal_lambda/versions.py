@@ -99,6 +99,8 @@ class Target:
     must_satisfy: tuple[str, ...] = ()
     # python -> image tag, for base images pinned to dated tags ({python_tag} in the names)
     python_tags: dict[str, str] = field(default_factory=dict)
+    # its packages hold a cross toolchain for the other architectures (Debian's crossbuild-*)
+    cross_compiles: bool = False
 
     @property
     def is_standin(self) -> bool:
@@ -345,6 +347,7 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
                 standin_python=standin_python,
                 must_satisfy=tuple(raw.get("must_satisfy", ())),
                 python_tags=dict(raw.get("python_tags", {})),
+                cross_compiles=bool(raw.get("cross_compiles", False)),
             )
         except KeyError as exc:
             raise _fail(path, f"targets.{name} lacks {exc.args[0]}") from None
