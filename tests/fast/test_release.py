@@ -54,7 +54,9 @@ def test_every_line_python_and_arch_of_the_default_target() -> None:
     target = matrix.target()
     entries = release_entries()
     got = [(e["line"], e["python"], e["arch"]) for e in entries]
-    want = [(line, py, arch) for line in matrix.lines for py in target.pythons for arch in ARCHITECTURES]
+    want = [
+        (line, py, arch) for line in matrix.lines for py in target.pythons for arch in ARCHITECTURES
+    ]
     assert sorted(got) == sorted(want)
     assert len(got) == len(set(got))
     assert {e["target"] for e in entries} == {matrix.default_target}
@@ -91,7 +93,9 @@ def test_layer_names_are_unique() -> None:
 # from one dist/: each entry needs its own zip. Until Variant.layer_zip() names the architecture
 # (the lead's part 1, `-arm64`), the arm64 entries share the x86_64 zip names: strict, so this
 # turns into a failure (XPASS) the day it is fixed; then drop the marker.
-@pytest.mark.xfail(strict=True, reason="Variant.layer_zip() does not yet add -arm64 (issue 10 part 1)")
+@pytest.mark.xfail(
+    strict=True, reason="Variant.layer_zip() does not yet add -arm64 (issue 10 part 1)"
+)
 def test_zips_and_artifacts_are_unique() -> None:
     entries = release_entries()
     zips = [e["zip"] for e in entries]
