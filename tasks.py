@@ -22,8 +22,10 @@ from typing import Any
 from invoke.collection import Collection
 from invoke.exceptions import Exit
 from invoke.tasks import task
+from rich.console import Console
+from rich.table import Table
 
-from gdal_lambda import images, layer, local, locks, readme, sources, versions
+from gdal_lambda import images, layer, local, locks, readme, release, sources, versions
 from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
@@ -390,6 +392,33 @@ def drivers(c: Any, write: bool = False) -> None:
         print(readme.drivers_table(matrix))
 
 
+@plain_task(
+    help={
+        "target": f"{_TARGET_HELP}: the target the release builds for",
+        "recipe": "layer recipe (default geo)",
+        "json": 'print the entries as JSON ({"include": [...]}, one line) for the release '
+        "workflow's job matrix instead of a table",
+    }
+)
+@clean_errors
+def matrix(
+    c: Any, target: str | None = None, recipe: str | None = None, json_: bool = False
+) -> None:
+    """Every (line, Python, arch) a release builds: nox session, zip, layer name, runner."""
+    entries = release.release_matrix(
+        versions.load_matrix(), env=os.environ, target=target, recipe=recipe
+    )
+    if json_:
+        print(json.dumps({"include": [e.as_dict() for e in entries]}, separators=(",", ":")))
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("line", "python", "arch", "target", "nox session", "zip", "layer", "runner"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(e.line, e.python, e.arch, e.target, e.session, e.zip, e.layer, e.runner)
+    Console(width=200).print(table)
+
+
 # ------------------------------------------------------------------------------------------------
 # publishing (publish, push, layers.*): see gdal_lambda.publish
 # >>> publish tasks
@@ -662,6 +691,7 @@ ns.add_task(layer_zip)
 ns.add_task(package_task)
 ns.add_task(run_task)
 ns.add_task(drivers)
+ns.add_task(matrix)
 ns.add_task(lock)
 # >>> publish collection
 layers = Collection("layers")

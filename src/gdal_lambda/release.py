@@ -1,0 +1,115 @@
+"""The release matrix: every (GDAL line, Python, architecture) a release builds for one target.
+
+``invoke matrix --json`` prints it and ``.github/workflows/release.yml`` fans its jobs out from
+it, so the matrix is written once (matrix.toml) and never a second time in the workflow. Every
+name in an entry comes from :class:`~gdal_lambda.variant.Variant`; the runner labels are data
+(matrix.toml ``[release.runners]``).
+
+    entries = release_matrix(load_matrix(), env=os.environ)
+    entries[0].session      # test-3.10 (x86_64) / test-3.10-arm64
+    entries[0].zip          # dist/gdal3.10-py3.12-geo.zip
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from packaging.version import Version
+
+from .errors import GdalLambdaError
+from .variant import ARCHITECTURES, DEFAULT_ARCH, Variant
+from .versions import Matrix
+
+# Zips are named relative to the checkout: a job uploads and the publish job reads this path.
+DIST = Path("dist")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One release job: what it builds, the nox session that builds and checks it, where."""
+
+    line: str
+    python: str
+    arch: str
+    target: str
+    session: str  # the nox session CI runs for this line and architecture (noxfile.py)
+    zip: str  # relative to the checkout, e.g. dist/gdal3.13-py3.13-geo.zip
+    layer: str  # the Lambda layer name `invoke publish` gives it
+    artifact: str  # the workflow artifact carrying the zip (unique per entry)
+    runner: str  # the GitHub-hosted runner label (matrix.toml [release.runners])
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def session_name(line: str, arch: str) -> str:
+    """The nox image session of a line: ``test-3.13``, and ``test-3.13-arm64`` off x86_64."""
+    return f"test-{line}" if arch == DEFAULT_ARCH else f"test-{line}-{arch}"
+
+
+def runner_labels(matrix: Matrix) -> dict[str, str]:
+    """matrix.toml's ``[release.runners]``: a GitHub runner label for every architecture."""
+    try:
+        data = tomllib.loads(matrix.path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise GdalLambdaError(f"{matrix.path}: cannot read it ({exc})") from None
+    runners = data.get("release", {}).get("runners", {})
+    if not isinstance(runners, dict):
+        runners = {}
+    missing = [arch for arch in ARCHITECTURES if not isinstance(runners.get(arch), str)]
+    if missing or not all(isinstance(v, str) and v.strip() for v in runners.values()):
+        raise GdalLambdaError(
+            f"{matrix.path}: [release.runners] needs a runner label for every architecture "
+            f"({', '.join(ARCHITECTURES)}; missing: {', '.join(missing) or 'none'}), "
+            'e.g. arm64 = "ubuntu-24.04-arm"; fix the matrix file'
+        )
+    unknown = sorted(set(runners) - set(ARCHITECTURES))
+    if unknown:
+        raise GdalLambdaError(
+            f"{matrix.path}: [release.runners] names unknown architecture(s) "
+            f"{', '.join(unknown)}: known ones are {', '.join(ARCHITECTURES)}"
+        )
+    return {arch: runners[arch] for arch in ARCHITECTURES}
+
+
+def release_matrix(
+    matrix: Matrix,
+    *,
+    env: Mapping[str, str],
+    target: str | None = None,
+    recipe: str | None = None,
+) -> list[Entry]:
+    """Every line (oldest first) x every Python of the target x every architecture."""
+    runners = runner_labels(matrix)
+    entries: list[Entry] = []
+    for line in sorted(matrix.lines, key=Version):
+        first = Variant.resolve(matrix, line=line, env=env, target=target, recipe=recipe)
+        for python in first.target.pythons:
+            for arch in ARCHITECTURES:
+                variant = Variant.resolve(
+                    matrix,
+                    line=line,
+                    env=env,
+                    target=first.target.name,
+                    python=python,
+                    recipe=recipe,
+                    arch=arch,
+                )
+                zip_path = variant.layer_zip(dist=DIST)
+                entries.append(
+                    Entry(
+                        line=line,
+                        python=python,
+                        arch=arch,
+                        target=variant.target.name,
+                        session=session_name(line, arch),
+                        zip=zip_path.as_posix(),
+                        layer=variant.layer_name,
+                        artifact=zip_path.stem,
+                        runner=runners[arch],
+                    )
+                )
+    return entries
