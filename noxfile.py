@@ -5,9 +5,11 @@
     nox -s lint         ruff + shellcheck + actionlint (.github/workflows)
     nox -s test-3.13    build the 3.13 line's images (cached when unchanged) and check them
     nox -s test-3.10    the same for 3.10
+    nox -s test-3.13-arm64   the same for arm64 (on x86_64: emulated, cross-compiled GDAL)
     nox -s portability-3.13   the layer test-3.13 built, in the other stand-in runtimes
 
-The image sessions build for $GDAL_LAMBDA_TARGET (default al2023; CI uses debian13).
+The image sessions build for $GDAL_LAMBDA_TARGET (default al2023; CI uses the debian11 floor) and
+$GDAL_LAMBDA_PYTHON (default the target's newest).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ ROOT = Path(__file__).resolve().parent
 nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "venv"
 
-LINES = sorted(tomllib.loads((ROOT / "matrix.toml").read_text())["lines"])
+_MATRIX = tomllib.loads((ROOT / "matrix.toml").read_text())
+LINES = sorted(_MATRIX["lines"])
+ARCHITECTURES = list(_MATRIX["architectures"])
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -59,22 +63,28 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint", *workflows)
 
 
-def _image_session(line: str) -> None:
-    @nox.session(name=f"test-{line}")
+def _image_session(line: str, arch: str) -> None:
+    name = f"test-{line}" if arch == "x86_64" else f"test-{line}-{arch}"
+
+    @nox.session(name=name)
     def image_tests(session: nox.Session) -> None:
-        """Build the line's GDAL, Python and geo-layer images and zip (cached), then check them."""
+        """Build the line's GDAL, Python and geo-layer images and zip for one architecture
+        (cached), then check them in the target's clean runtime (arm64 on an x86_64 host: under
+        QEMU's emulation, the GDAL image cross-compiled where the target allows)."""
         target = os.environ.get("GDAL_LAMBDA_TARGET", "al2023")
         _install(session, "test")
-        where = ["--target", target]
+        where = ["--target", target, "--arch", arch]
+        python = os.environ.get("GDAL_LAMBDA_PYTHON")
+        which = [*where, *(["--python", python] if python else [])]
         session.run("invoke", "build.gdal", "--version", line, *where)
-        session.run("invoke", "build.python", "--gdal", line, *where)
-        session.run("invoke", "build.layer", "--gdal", line, *where)
-        session.run("invoke", "layer", "--gdal", line, *where)
+        session.run("invoke", "build.python", "--gdal", line, *which)
+        session.run("invoke", "build.layer", "--gdal", line, *which)
+        session.run("invoke", "layer", "--gdal", line, *which)
         session.run(
             "pytest",
             "tests/image",
             *session.posargs,
-            env={"GDAL_LAMBDA_LINE": line, "GDAL_LAMBDA_TARGET": target},
+            env={"GDAL_LAMBDA_LINE": line, "GDAL_LAMBDA_TARGET": target, "GDAL_LAMBDA_ARCH": arch},
         )
 
 
@@ -94,5 +104,6 @@ def _portability_session(line: str) -> None:
 
 
 for _line in LINES:
-    _image_session(_line)
+    for _arch in ARCHITECTURES:
+        _image_session(_line, _arch)
     _portability_session(_line)

@@ -20,7 +20,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from .errors import GdalLambdaError
-from .variant import ARCHITECTURES, DEFAULT_ARCH, Variant
+from .variant import DEFAULT_ARCH, Variant
 from .versions import Matrix
 
 # Zips are named relative to the checkout: a job uploads and the publish job reads this path.
@@ -59,20 +59,21 @@ def runner_labels(matrix: Matrix) -> dict[str, str]:
     runners = data.get("release", {}).get("runners", {})
     if not isinstance(runners, dict):
         runners = {}
-    missing = [arch for arch in ARCHITECTURES if not isinstance(runners.get(arch), str)]
+    architectures = tuple(matrix.architectures)
+    missing = [arch for arch in architectures if not isinstance(runners.get(arch), str)]
     if missing or not all(isinstance(v, str) and v.strip() for v in runners.values()):
         raise GdalLambdaError(
             f"{matrix.path}: [release.runners] needs a runner label for every architecture "
-            f"({', '.join(ARCHITECTURES)}; missing: {', '.join(missing) or 'none'}), "
+            f"({', '.join(architectures)}; missing: {', '.join(missing) or 'none'}), "
             'e.g. arm64 = "ubuntu-24.04-arm"; fix the matrix file'
         )
-    unknown = sorted(set(runners) - set(ARCHITECTURES))
+    unknown = sorted(set(runners) - set(architectures))
     if unknown:
         raise GdalLambdaError(
             f"{matrix.path}: [release.runners] names unknown architecture(s) "
-            f"{', '.join(unknown)}: known ones are {', '.join(ARCHITECTURES)}"
+            f"{', '.join(unknown)}: known ones are {', '.join(architectures)}"
         )
-    return {arch: runners[arch] for arch in ARCHITECTURES}
+    return {arch: runners[arch] for arch in architectures}
 
 
 def release_matrix(
@@ -88,7 +89,7 @@ def release_matrix(
     for line in sorted(matrix.lines, key=Version):
         first = Variant.resolve(matrix, line=line, env=env, target=target, recipe=recipe)
         for python in first.target.pythons:
-            for arch in ARCHITECTURES:
+            for arch in matrix.architectures:
                 variant = Variant.resolve(
                     matrix,
                     line=line,
