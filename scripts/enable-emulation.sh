@@ -25,19 +25,18 @@ if [[ $(uname -m) == "$cpu" ]]; then
     echo "$arch is this host's own architecture: nothing to register"
     exit 0
 fi
-if [[ $(id -u) -ne 0 ]]; then
-    echo "error: registering an emulator needs root: run sudo bash $0 $arch" >&2
-    exit 1
-fi
-
 binfmt=/proc/sys/fs/binfmt_misc
-if [[ ! -e $binfmt/register ]]; then
-    mount -t binfmt_misc binfmt_misc "$binfmt"
-fi
 entry=$binfmt/qemu-$cpu
 if [[ -e $entry ]] && [[ $(head -n 1 "$entry") == enabled ]]; then
     echo "qemu-$cpu is already registered"
     exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    echo "error: registering an emulator needs root: run sudo bash $0 $arch" >&2
+    exit 1
+fi
+if [[ ! -e $binfmt/register ]]; then
+    mount -t binfmt_misc binfmt_misc "$binfmt"
 fi
 
 conf=/usr/lib/binfmt.d/qemu-$cpu.conf

@@ -323,3 +323,16 @@ def test_a_bad_policy_file_is_one_line(tmp_path: Path, text: str, message: str) 
     known = versions.load_matrix().targets
     with pytest.raises(GdalLambdaError, match=message):
         policy.load_policy(folder, "al2023", "x86_64", known)
+
+
+def test_a_file_for_another_architecture_is_a_violation(tree: Path) -> None:
+    """An x86_64 tree checked as arm64 names every file; the same tree passes as x86_64."""
+    assert policy.check_tree(tree, MOUNT, LD_PATH, _policy(), machine="EM_X86_64").ok
+    tool = tree / "bin" / "tool"
+    data = bytearray(tool.read_bytes())
+    data[18:20] = (183).to_bytes(2, "little")  # e_machine: EM_AARCH64
+    tool.write_bytes(bytes(data))
+    report = policy.check_tree(tree, MOUNT, LD_PATH, _policy(), machine="EM_X86_64")
+    assert [(v.file, v.library) for v in report.violations] == [("bin/tool", "EM_AARCH64")]
+    with pytest.raises(GdalLambdaError, match="bin/tool: is built for EM_AARCH64, not EM_X86_64"):
+        report.raise_for_violations()

@@ -7,9 +7,12 @@ of 300 MB): the proxy in front of it proves the tool refused them without sendin
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import socket
+import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,30 @@ def _huge(tmp_path: Path) -> dict[str, Any]:
     return {"zip_path": make_big_unzipped_zip(tmp_path / "huge.zip", 251 * 1024 * 1024)}
 
 
+def _built_for(arch: str, *, elf: bytes | None = None):
+    """A layer zip whose manifest says it was built for ``arch`` (or, with ``elf``, holding that
+    ELF file as bin/tool and no manifest)."""
+
+    def make(tmp_path: Path) -> dict[str, Any]:
+        path = tmp_path / "dist" / f"built-for-{arch}.zip"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w") as archive:
+            if elf is None:
+                archive.writestr("share/gdal-lambda/manifest.json", json.dumps({"arch": arch}))
+            else:
+                archive.writestr("bin/tool", elf)
+        return {"zip_path": path}
+
+    return make
+
+
+def _arm64_elf() -> bytes:
+    """This interpreter's own ELF file with e_machine set to EM_AARCH64 (183)."""
+    data = bytearray(Path(sys.executable).resolve().read_bytes()[:4096])
+    data[18:20] = (183).to_bytes(2, "little")
+    return bytes(data)
+
+
 def _not_a_zip(tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "broken.zip"
     path.write_bytes(b"this is not a zip")
@@ -87,6 +114,20 @@ CASES: dict[str, tuple[Callable[[Path], dict[str, Any]], str]] = {
     "architecture": (
         lambda t: {"arch": "sparc"},
         "unknown architecture 'sparc': known ones are x86_64, arm64",
+    ),
+    "arm64 zip under an x86_64 name": (
+        _built_for("arm64"),
+        "built-for-arm64.zip was built for arm64, but layer gdal313-py312-geo is published for "
+        "x86_64: publish it with --arch arm64",
+    ),
+    "x86_64 zip under an arm64 name": (
+        lambda t: {**_built_for("x86_64")(t), "arch": "arm64"},
+        "was built for x86_64, but layer gdal313-py312-geo-arm64 is published for arm64",
+    ),
+    "arm64 binaries under an x86_64 name": (
+        _built_for("arm64", elf=_arm64_elf()),
+        "holds EM_AARCH64 binaries, but layer gdal313-py312-geo is published for x86_64 "
+        "(EM_X86_64)",
     ),
     "unknown line": (lambda t: {"line": "3.99"}, "unknown GDAL line '3.99'"),
     "unknown target": (lambda t: {"target": "alpine"}, "unknown target 'alpine'"),
