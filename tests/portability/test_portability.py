@@ -15,12 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from gdal_lambda import images, naming, runtime, versions
+from gdal_lambda import images, runtime, versions
+from gdal_lambda.variant import Variant
 
 MATRIX = versions.load_matrix()
 LINE = MATRIX.line(os.environ.get("GDAL_LAMBDA_LINE", "3.13"))
-BUILT_ON = MATRIX.target(os.environ.get("GDAL_LAMBDA_TARGET") or "debian11")
-PYTHON = BUILT_ON.check_python(None)
+# The zip as `nox -s test-<line>[-arm64]` built it: its target (default the floor), Python and
+# architecture ($GDAL_LAMBDA_ARCH).
+BUILT = Variant.resolve(
+    MATRIX,
+    line=LINE.name,
+    env=os.environ,
+    target=os.environ.get("GDAL_LAMBDA_TARGET") or "debian11",
+)
+BUILT_ON, PYTHON = BUILT.target, BUILT.python
 RUNTIMES = sorted(n for n, t in MATRIX.targets.items() if t.is_standin and n != BUILT_ON.name)
 
 TOOLS = (
@@ -45,7 +53,7 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def opt(tmp_path_factory) -> Path:
-    zip_path = naming.layer_zip(LINE.name, PYTHON, "geo", BUILT_ON.name)
+    zip_path = BUILT.layer_zip()
     if not zip_path.is_file():
         pytest.fail(f"{zip_path} missing: run `nox -s test-{LINE.name}` first")
     dest = tmp_path_factory.mktemp("layer") / "opt"
@@ -54,9 +62,9 @@ def opt(tmp_path_factory) -> Path:
 
 
 def _run(target: versions.Target, command: list[str], opt: Path) -> str:
-    code, out = runtime.run_clean(
-        images.client(), target, target.check_python(None), command, opt=opt, env=runtime.data_env()
-    )
+    """``command`` in another target's runtime (its newest Python), same architecture."""
+    where = Variant.resolve(MATRIX, line=LINE.name, env={}, target=target.name, arch=BUILT.arch)
+    code, out = runtime.run_clean(images.client(), where, command, opt=opt, env=runtime.data_env())
     assert code == 0, out[-3000:]
     return out
 
