@@ -28,9 +28,9 @@ def host_architecture() -> str:
     return _HOST_NAMES.get(machine, machine)
 
 
-def registered(architecture: Architecture, binfmt: Path = BINFMT) -> bool:
+def registered(architecture: Architecture, binfmt: Path | None = None) -> bool:
     """Is ``qemu-<arch>`` registered and enabled in binfmt_misc?"""
-    entry = binfmt / f"qemu-{architecture.qemu}"
+    entry = (binfmt if binfmt is not None else BINFMT) / f"qemu-{architecture.qemu}"
     try:
         return entry.read_text(encoding="utf-8").splitlines()[0].strip() == "enabled"
     except (OSError, IndexError):
@@ -42,10 +42,11 @@ def enable_command(architecture: Architecture) -> str:
 
 
 def check_runnable(
-    architecture: Architecture, *, host: str | None = None, binfmt: Path = BINFMT
+    architecture: Architecture, *, host: str | None = None, binfmt: Path | None = None
 ) -> None:
     """Raise one error, with the commands that fix it, unless this host can run the arch."""
     host = host if host is not None else host_architecture()
+    binfmt = binfmt if binfmt is not None else BINFMT
     if host == architecture.name or registered(architecture, binfmt):
         return
     raise GdalLambdaError(

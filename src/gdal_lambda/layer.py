@@ -23,6 +23,7 @@ from .assembly import (
     write_manifest,
     zip_tree,
 )
+from .emulation import check_runnable
 from .images import require
 from .runtime import LAYER_ROOT
 from .variant import Variant
@@ -48,6 +49,7 @@ def build_layer_zip(
     ``also_runs_on``: other targets whose Lambda policies the layer must meet too (each with
     its newest Python); the target's own always must."""
     start = time.monotonic()
+    check_runnable(variant.architecture)
     cli = containers.client()
     ref = variant.layer_tag
     require(cli, variant, "layer", ref)

@@ -29,6 +29,7 @@ from .assembly import (
     write_manifest,
     zip_tree,
 )
+from .emulation import check_runnable
 from .errors import GdalLambdaError
 from .fsutil import atomic_write_text
 from .policy import PUBLIC_PREFIXES
@@ -178,6 +179,7 @@ def build_package(
     start = time.monotonic()
     check_handler(src, handler)
     dest = package_zip(src, variant, out)
+    check_runnable(variant.architecture)
     cli = containers.client()
     recipe = variant.recipe if with_layer else None
     base = variant.layer_tag if with_layer else variant.python_tag

@@ -8,6 +8,7 @@ from typing import Any
 import docker
 
 from . import containers
+from .emulation import check_runnable
 from .variant import Variant
 
 LAYER_ROOT = "/opt"
@@ -96,6 +97,7 @@ def run_clean(
         volumes[str(task.resolve())] = {"bind": TASK_ROOT, "mode": "ro"}
     for where, host in (mounts or {}).items():
         volumes[str(host.resolve())] = {"bind": where, "mode": "ro"}
+    check_runnable(variant.architecture)
     environment = {**lambda_env(variant), **(env or {})}
     ran = containers.run(
         cli,

@@ -143,3 +143,23 @@ def test_enable_emulation_is_idempotent() -> None:
     result = _run("bash", "scripts/enable-emulation.sh", "arm64")
     assert result.returncode == 0, result
     assert "already registered" in result.stdout
+
+
+def test_arm64_work_without_emulation_stops_before_any_container(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No qemu-aarch64 and an x86_64 host: layer, package and run each say the fix in one line."""
+    from gdal_lambda import layer, package, runtime
+
+    monkeypatch.setattr(emulation, "BINFMT", tmp_path)
+    monkeypatch.setattr(emulation, "host_architecture", lambda: "x86_64")
+    arm = _variant(target="debian11", arch="arm64")
+    calls = [
+        lambda: layer.build_layer_zip(arm, dist=tmp_path),
+        lambda: package.build_package(arm, ROOT / "examples" / "package", out=tmp_path / "p.zip"),
+        lambda: runtime.run_clean(None, arm, ["true"]),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(GdalLambdaError, match="arm64 containers cannot run on this x86_64"):
+            call()
+    assert list(tmp_path.iterdir()) == []
