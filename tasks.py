@@ -30,7 +30,12 @@ from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
 from gdal_lambda.errors import GdalLambdaError, MissingArtifact
-from gdal_lambda.variant import DEFAULT_RECIPE, DEFAULT_REPOSITORY, ENV_ARCH, Variant
+from gdal_lambda.variant import (
+    DEFAULT_RECIPE,
+    DEFAULT_REPOSITORY,
+    Variant,
+    resolve_architecture,
+)
 from gdal_lambda.versions import DEFAULT_ARCH
 
 # No automatic short flags: invoke would give -h to --handler in one task and -t to --target in
@@ -211,7 +216,7 @@ def standin(
     under QEMU's emulation, which this registers)."""
     matrix = versions.load_matrix()
     picked = matrix.target(_required(target, "--target", "debian13"))
-    architecture = matrix.architecture(arch or os.environ.get(ENV_ARCH) or DEFAULT_ARCH)
+    architecture = resolve_architecture(matrix, arch, os.environ)
     settings = sources.Settings.from_env(os.environ)
     made = images.make_standin(picked, architecture, force=force, fetch_settings=settings)
     print(f"made {made}")

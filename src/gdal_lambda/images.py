@@ -213,20 +213,19 @@ def build_plan(variant: Variant, host: str | None = None) -> BuildPlan:
     a cross toolchain (Debian), measured several times faster than compiling under emulation
     (README "Architectures"); else under emulation."""
     host = host if host is not None else host_architecture()
-    if host == variant.arch or host not in variant.matrix.architectures:
-        return BuildPlan(
-            variant.arch, variant.gdal_base, variant.platform, "", host != variant.arch
-        )
-    if variant.target.cross_compiles:
-        build = variant.matrix.architecture(host)
+    if (
+        host != variant.arch
+        and variant.target.cross_compiles
+        and host in variant.matrix.architectures
+    ):
         return BuildPlan(
             host,
             variant.target.gdal_image(host),
-            build.docker_platform,
+            variant.matrix.architecture(host).docker_platform,
             variant.architecture.gnu,
             False,
         )
-    return BuildPlan(variant.arch, variant.gdal_base, variant.platform, "", True)
+    return BuildPlan(variant.arch, variant.gdal_base, variant.platform, "", host != variant.arch)
 
 
 def build_gdal(

@@ -29,6 +29,12 @@ ENV_ARCH = "GDAL_LAMBDA_ARCH"
 ENV_REPOSITORY = "GDAL_LAMBDA_REPOSITORY"
 
 
+def resolve_architecture(matrix: Matrix, arch: str | None, env: Mapping[str, str]) -> Architecture:
+    """``arch``, else ``$GDAL_LAMBDA_ARCH``, else x86_64; checked against the matrix. For the
+    tasks that need an architecture but no line (build.standin) as much as for a Variant."""
+    return matrix.architecture(arch if arch is not None else env.get(ENV_ARCH) or DEFAULT_ARCH)
+
+
 @dataclass(frozen=True)
 class Variant:
     """Everything that names one image, zip or layer. Built by :meth:`resolve`, never mutated."""
@@ -63,8 +69,7 @@ class Variant:
         target_name = target if target is not None else env.get(ENV_TARGET) or None
         picked_target = matrix.target(target_name)
         python = python if python is not None else env.get(ENV_PYTHON) or None
-        arch = arch if arch is not None else env.get(ENV_ARCH) or DEFAULT_ARCH
-        arch = matrix.architecture(arch).name
+        arch = resolve_architecture(matrix, arch, env).name
         repo = repository if repository is not None else env.get(ENV_REPOSITORY) or None
         return cls(
             matrix=matrix,

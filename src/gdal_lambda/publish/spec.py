@@ -181,7 +181,7 @@ def _first_elf_machine(archive: zipfile.ZipFile, names: list[str]) -> str | None
         with archive.open(name) as handle:
             if handle.read(4) != b"\x7fELF":
                 continue
-        with archive.open(name) as handle:
+            handle.seek(0)
             return str(ELFFile(handle)["e_machine"])
     return None
 
