@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +99,15 @@ def stream_build(
     platform: str | None = None,
     target: str | None = None,
     labels: dict[str, str] | None = None,
+    cache_from: Sequence[str] = (),
     echo: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build through the low-level API, streaming the log live.
+
+    ``cache_from``: images whose layers the build may reuse. The classic builder reuses an image
+    restored with ``docker load`` only when it is named here, and once any image is named it
+    reuses a local layer only if one of them descends from it (moby's image cache), so it is
+    empty except where images are restored that way (:func:`cache_sources`).
 
     The daemon reports a failing RUN as an ``error`` event in the stream, not as an exception:
     watch for it and raise one error naming the step, with the last lines of its output. Each
@@ -121,6 +127,7 @@ def stream_build(
             target=target,
             labels=labels,
             platform=platform,
+            cache_from=list(cache_from) or None,
             rm=True,
             forcerm=True,
             decode=True,
@@ -228,6 +235,12 @@ def build_plan(variant: Variant, host: str | None = None) -> BuildPlan:
     return BuildPlan(variant.arch, variant.gdal_base, variant.platform, "", host != variant.arch)
 
 
+def cache_sources(variant: Variant, *tags: str) -> tuple[str, ...]:
+    """The ``cache_from`` of a build: its own tags when the variant reuses loaded images
+    (``GDAL_LAMBDA_CACHE_FROM=1``), otherwise none (Docker's local cache, unrestricted)."""
+    return tags if variant.cache_from else ()
+
+
 def build_gdal(
     variant: Variant,
     *,
@@ -259,14 +272,31 @@ def build_gdal(
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-missing.") as tmp:
         extra = _source_files(fetched, Path(tmp))
         dockerfile = project_root() / "docker" / "gdal" / "Dockerfile"
+        provenance = provenance_labels(line, target, variant.arch, fetched)
+        cache_from = cache_sources(variant, variant.stages_tag, variant.gdal_tag)
         with build_context(dockerfile, extra) as ctx:
+            # The last compile stage first, under its own tag: the final image keeps only /opt,
+            # so a release job saves this one too and the next reuses every stage (the second
+            # build finds all of them in the cache).
+            stream_build(
+                cli,
+                context=ctx,
+                tag=variant.stages_tag,
+                buildargs=buildargs,
+                platform=plan.build_platform,
+                target="gdal",
+                labels=provenance,
+                cache_from=cache_from,
+                echo=echo,
+            )
             return stream_build(
                 cli,
                 context=ctx,
                 tag=variant.gdal_tag,
                 buildargs=buildargs,
                 platform=plan.build_platform,
-                labels=provenance_labels(line, target, variant.arch, fetched),
+                labels=provenance,
+                cache_from=cache_from,
                 echo=echo,
             )
 
@@ -301,6 +331,7 @@ def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None)
             buildargs=buildargs,
             platform=variant.platform,
             labels=provenance,
+            cache_from=cache_sources(variant, variant.python_tag),
             echo=echo,
         )
 
@@ -354,6 +385,7 @@ def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) 
                 "GDAL_BINDINGS_SHA256": variant.line.bindings_sha256,
             },
             platform=variant.platform,
+            cache_from=cache_sources(variant, variant.layer_tag),
             echo=echo,
         )
 

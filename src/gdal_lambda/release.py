@@ -40,6 +40,13 @@ class Entry:
     layer: str  # the Lambda layer name `invoke publish` gives it
     artifact: str  # the workflow artifact carrying the zip (unique per entry)
     runner: str  # the GitHub-hosted runner label (matrix.toml [release.runners])
+    # Docker images a job saves for the next run to build from (GDAL_LAMBDA_CACHE_FROM=1), in
+    # two caches: the line's compile stage and GDAL image, shared by its Pythons on one
+    # architecture (and a stand-in target's bases), then this entry's Python and layer images.
+    gdal_cache: str  # the cache key's prefix, e.g. docker-gdal3.13-arm64
+    gdal_images: str  # space-separated tags, for `docker save`
+    python_cache: str  # e.g. docker-gdal3.13-py3.13-geo-arm64
+    python_images: str
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -111,6 +118,12 @@ def release_matrix(
                         layer=variant.layer_name,
                         artifact=zip_path.stem,
                         runner=runners[arch],
+                        gdal_cache=f"docker-{variant.stem(python=False, recipe=False)}",
+                        gdal_images=" ".join(
+                            (*variant.standin_bases, variant.stages_tag, variant.gdal_tag)
+                        ),
+                        python_cache=f"docker-{variant.stem()}",
+                        python_images=f"{variant.python_tag} {variant.layer_tag}",
                     )
                 )
     return entries

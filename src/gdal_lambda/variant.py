@@ -1,8 +1,8 @@
 """One build variant, resolved once: GDAL line, target, Python, recipe, architecture, repository.
 
 ``tasks.py`` resolves a :class:`Variant` from its options and the environment, once, and passes
-it down; no module below reads ``GDAL_LAMBDA_TARGET``, ``GDAL_LAMBDA_PYTHON``, ``GDAL_LAMBDA_ARCH``
-or ``GDAL_LAMBDA_REPOSITORY`` itself.
+it down; no module below reads ``GDAL_LAMBDA_TARGET``, ``GDAL_LAMBDA_PYTHON``, ``GDAL_LAMBDA_ARCH``,
+``GDAL_LAMBDA_REPOSITORY`` or ``GDAL_LAMBDA_CACHE_FROM`` itself.
 
     variant = Variant.resolve(load_matrix(), line="3.13", env=os.environ)
     variant.gdal_tag        # gdal-lambda:gdal3.13           (al2023, the default target)
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import naming
+from .errors import GdalLambdaError
 from .versions import DEFAULT_ARCH, Architecture, Line, Matrix, Target
 
 DEFAULT_REPOSITORY = "gdal-lambda"
@@ -27,12 +28,26 @@ ENV_TARGET = "GDAL_LAMBDA_TARGET"
 ENV_PYTHON = "GDAL_LAMBDA_PYTHON"
 ENV_ARCH = "GDAL_LAMBDA_ARCH"
 ENV_REPOSITORY = "GDAL_LAMBDA_REPOSITORY"
+ENV_CACHE_FROM = "GDAL_LAMBDA_CACHE_FROM"
 
 
 def resolve_architecture(matrix: Matrix, arch: str | None, env: Mapping[str, str]) -> Architecture:
     """``arch``, else ``$GDAL_LAMBDA_ARCH``, else x86_64; checked against the matrix. For the
     tasks that need an architecture but no line (build.standin) as much as for a Variant."""
     return matrix.architecture(arch if arch is not None else env.get(ENV_ARCH) or DEFAULT_ARCH)
+
+
+def resolve_cache_from(env: Mapping[str, str]) -> bool:
+    """``$GDAL_LAMBDA_CACHE_FROM``: 1 makes every build take its cache from the images under its
+    own tags (restored with ``docker load``: the release workflow); 0 or unset, Docker's local
+    cache only. Anything else is an error naming the two values."""
+    value = env.get(ENV_CACHE_FROM, "").strip()
+    if value not in ("", "0", "1"):
+        raise GdalLambdaError(
+            f"{ENV_CACHE_FROM}={value!r} is not understood: set it to 1 (reuse the layers of "
+            "images loaded with `docker load`) or 0 (Docker's local cache only)"
+        )
+    return value == "1"
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,8 @@ class Variant:
     recipe: str = DEFAULT_RECIPE
     arch: str = DEFAULT_ARCH
     repository: str = DEFAULT_REPOSITORY
+    # Builds name this variant's own tags in cache_from (images restored with `docker load`).
+    cache_from: bool = False
 
     @classmethod
     def resolve(
@@ -79,6 +96,7 @@ class Variant:
             recipe=recipe if recipe is not None else DEFAULT_RECIPE,
             arch=arch,
             repository=repo if repo is not None else DEFAULT_REPOSITORY,
+            cache_from=resolve_cache_from(env),
         )
 
     # -- names --------------------------------------------------------------------------------
@@ -126,12 +144,27 @@ class Variant:
         return f"{self.repository}:{self.stem(python=False, recipe=False)}"
 
     @property
+    def stages_tag(self) -> str:
+        """The GDAL image's last compile stage (the whole native stack and GDAL, with their build
+        trees' results): tagged so a release job can save it and the next one reuse every stage."""
+        return f"{self.gdal_tag}-stages"
+
+    @property
     def python_tag(self) -> str:
         return f"{self.repository}:{self.stem(recipe=False)}"
 
     @property
     def layer_tag(self) -> str:
         return f"{self.repository}:{self.stem()}"
+
+    @property
+    def standin_bases(self) -> tuple[str, ...]:
+        """A stand-in target's base images (none for a registry target, pulled by pinned tags).
+        A job that restores its images restores these too: debootstrap would make new images,
+        and nothing built on the old ones would match in the cache."""
+        if not self.target.is_standin:
+            return ()
+        return tuple(dict.fromkeys((self.gdal_base, self.python_base, self.runtime_image)))
 
     def layer_zip(self, dist: Path | None = None) -> Path:
         return naming.layer_zip(

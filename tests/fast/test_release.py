@@ -91,14 +91,34 @@ def test_layer_names_are_unique() -> None:
 
 
 # upload-artifact refuses a second artifact of the same name, and the publish job reads every zip
-# from one dist/: each entry needs its own zip. Until Variant.layer_zip() names the architecture
-# (the lead's part 1, `-arm64`), the arm64 entries share the x86_64 zip names: strict, so this
-# turns into a failure (XPASS) the day it is fixed; then drop the marker.
+# from one dist/: each entry needs its own zip (arm64 ones end in -arm64).
 def test_zips_and_artifacts_are_unique() -> None:
     entries = release_entries()
     zips = [e["zip"] for e in entries]
     assert len(zips) == len(set(zips)), zips
     assert any(re.search(r"-arm64\.zip$", z) for z in zips)
+
+
+def test_docker_caches_are_the_variants_tags_shared_by_a_lines_pythons() -> None:
+    matrix = load_matrix(ROOT / "matrix.toml")
+    entries = release_entries("--target", "debian11") + release_entries()
+    for e in entries:
+        v = Variant.resolve(
+            matrix, line=e["line"], env={}, python=e["python"], arch=e["arch"], target=e["target"]
+        )
+        assert e["gdal_images"].split() == [*v.standin_bases, v.stages_tag, v.gdal_tag]
+        assert e["python_images"].split() == [v.python_tag, v.layer_tag]
+    # one GDAL cache per (target, line, arch), one Python cache per entry, all distinct; the
+    # workflow ends each with "/" before the hash (test_release_workflow), so with no "/" in
+    # them no restore-keys prefix can match another entry's images (docker-gdal3.10 is a prefix
+    # of docker-gdal3.10-arm64; "docker-gdal3.10/" is not of "docker-gdal3.10-arm64/")
+    gdal = {(e["target"], e["line"], e["arch"]): e["gdal_cache"] for e in entries}
+    python = [e["python_cache"] for e in entries]
+    keys = [*gdal.values(), *python]
+    assert len(set(keys)) == len(keys)
+    assert not any("/" in key or "," in key for key in keys)
+    floor = next(e for e in entries if e["target"] == "debian11" and e["arch"] == "arm64")
+    assert floor["gdal_images"].split()[0] == "gdal-lambda-standin:debian11-arm64"
 
 
 def test_another_target_and_the_environment() -> None:

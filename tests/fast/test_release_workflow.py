@@ -176,3 +176,51 @@ def test_publish_only_on_a_tag_under_an_oidc_role() -> None:
         s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@")
     )
     assert download["with"] == {"path": "dist", "merge-multiple": True}
+
+
+def test_docker_images_are_restored_before_the_session_and_saved_after() -> None:
+    _, build = matrix_job()
+    steps = build["steps"]
+    nox_at = next(i for i, s in enumerate(steps) if "nox -s" in s.get("run", ""))
+    assert steps[nox_at]["env"]["GDAL_LAMBDA_CACHE_FROM"] == "1"
+
+    def at(prefix: str, kind: str) -> tuple[int, dict[str, Any]]:
+        found = [
+            (i, s)
+            for i, s in enumerate(steps)
+            if s.get("uses", "").startswith(prefix)
+            and s["with"]["key"].startswith(f"${{{{ matrix.{kind}_cache }}}}/")
+        ]
+        assert len(found) == 1, (prefix, kind, found)
+        return found[0]
+
+    load_at = next(i for i, s in enumerate(steps) if "docker load" in s.get("run", ""))
+    save_at = next(i for i, s in enumerate(steps) if "docker save" in s.get("run", ""))
+    for kind in ("gdal", "python"):
+        restore_i, restore = at("actions/cache/restore@", kind)
+        save_i, save = at("actions/cache/save@", kind)
+        assert restore_i < load_at < nox_at < save_at < save_i
+        assert restore["with"]["restore-keys"] == f"${{{{ matrix.{kind}_cache }}}}/"
+        assert (restore["with"]["key"], restore["with"]["path"]) == (
+            save["with"]["key"],
+            save["with"]["path"],
+        )
+        # the key ends in the hash of every build input
+        assert "steps.inputs.outputs.hash" in save["with"]["key"]
+        # a cache restored with this very key already holds these images
+        assert f"steps.{restore['id']}.outputs.cache-hit != 'true'" in save["if"]
+        # what is saved is the entry's own list of images, read from the matrix
+        images = f"${{{{ matrix.{kind}_images }}}}"
+        assert images in steps[save_at]["env"].values()
+    inputs = next(s for s in steps if s.get("id") == "inputs")
+    for path in ("matrix.toml", "docker/**", "scripts/**", "layers/**"):
+        assert f"'{path}'" in inputs["run"], path
+
+
+def test_a_weekly_dry_run_keeps_the_caches_from_eviction() -> None:
+    # GitHub drops a cache unused for 7 days; the scheduled run restores (so keeps) every one
+    wf = workflow()
+    crons = [entry["cron"] for entry in wf["on"]["schedule"]]
+    assert len(crons) == 1
+    day_of_week = crons[0].split()[4]
+    assert day_of_week != "*" and "," not in day_of_week, "once a week, at most 7 days apart"
