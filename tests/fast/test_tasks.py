@@ -250,3 +250,10 @@ def test_benchmark_direct_compile_gets_every_file_its_stages_copy() -> None:
             f"COPY sources/{name}.tar sources/{name}.missing scripts/stack/{name}.sh /tmp/src/"
             in text
         )
+
+
+def test_a_cache_from_value_other_than_1_or_0_is_one_line() -> None:
+    line = _one_error_line(
+        invoke("build.gdal", "--version", "3.13", env={"GDAL_LAMBDA_CACHE_FROM": "true"})
+    )
+    assert line.startswith("error: GDAL_LAMBDA_CACHE_FROM='true'"), line
