@@ -257,3 +257,16 @@ def test_a_cache_from_value_other_than_1_or_0_is_one_line() -> None:
         invoke("build.gdal", "--version", "3.13", env={"GDAL_LAMBDA_CACHE_FROM": "true"})
     )
     assert line.startswith("error: GDAL_LAMBDA_CACHE_FROM='true'"), line
+
+
+# Set by gdal_lambda.local for the handler runner inside its container, not by users.
+_INTERNAL_VARIABLES = {"GDAL_LAMBDA_EVENT", "GDAL_LAMBDA_TIMEOUT_MS"}
+
+
+def test_every_variable_the_code_reads_is_in_the_readme() -> None:
+    code = [*(ROOT / "src").rglob("*.py"), ROOT / "tasks.py", ROOT / "noxfile.py"]
+    found = {m for path in code for m in re.findall(r"GDAL_LAMBDA_[A-Z_]+", path.read_text())}
+    readme = (ROOT / "README.md").read_text()
+    assert "GDAL_LAMBDA_CACHE_FROM" in found
+    missing = sorted(v for v in found - _INTERNAL_VARIABLES if f"`{v}`" not in readme)
+    assert not missing, f"add to README's Environment variables: {missing}"
