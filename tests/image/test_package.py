@@ -126,33 +126,31 @@ def test_package_build_is_deterministic_and_a_no_change_rebuild_is_quick(
     assert third.unchanged
 
 
-def test_conflicting_requirement_is_named(variant, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("requirement", "named"),
+    [
+        # excluded by its own specifier: named at once, without pip
+        ("numpy<2", r"requirement 'numpy<2' excludes numpy 2\.\S+, which layer geo provides"),
+        # a marker leaves the line to pip (it evaluates markers in the target's Python): pip's
+        # resolution must still find the layer's affine excluded
+        (
+            'affine<3 ; python_version >= "3.8"',
+            r"requirement 'affine<3 ; python_version >= \"3\.8\"' needs affine 2\.\S+, "
+            r"but layer geo provides affine 3\.",
+        ),
+    ],
+    ids=["specifier", "pip"],
+)
+def test_a_requirement_conflicting_with_the_layer_is_named(
+    variant, tmp_path, requirement: str, named: str
+) -> None:
     src = tmp_path / "conflict"
     src.mkdir()
     (src / "handler.py").write_text("def handler(event, context):\n    return 1\n")
-    (src / "requirements.txt").write_text("numpy<2\n")
-    with pytest.raises(
-        GdalLambdaError,
-        match=r"requirement 'numpy<2' excludes numpy 2\.\S+, which layer geo provides",
-    ):
+    (src / "requirements.txt").write_text(f"{requirement}\n")
+    with pytest.raises(GdalLambdaError, match=named):
         package.build_package(variant, src, with_layer=True, out=tmp_path / "c.zip")
     assert not (tmp_path / "c.zip").exists()
-
-
-def test_a_conflict_only_pip_can_see_is_named(variant, tmp_path) -> None:
-    # a marker leaves the line to pip (it evaluates markers in the target's Python): pip's
-    # resolution, not the specifier check, must still find the layer's affine excluded
-    src = tmp_path / "marked"
-    src.mkdir()
-    (src / "handler.py").write_text("def handler(event, context):\n    return 1\n")
-    (src / "requirements.txt").write_text('affine<3 ; python_version >= "3.8"\n')
-    with pytest.raises(
-        GdalLambdaError,
-        match=r"requirement 'affine<3 ; python_version >= \"3\.8\"' needs affine 2\.\S+, "
-        r"but layer geo provides affine 3\.",
-    ):
-        package.build_package(variant, src, with_layer=True, out=tmp_path / "m.zip")
-    assert not (tmp_path / "m.zip").exists()
 
 
 def test_requirements_that_fail_show_pips_lines(variant, tmp_path) -> None:
