@@ -64,9 +64,14 @@ def distribution_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def requirement_text(line: str) -> str:
+    """A requirements-file line without its trailing comment: ``numpy<2  # old`` -> ``numpy<2``."""
+    return line.split(" #", 1)[0].strip()
+
+
 def requirement(line: str) -> Requirement | None:
     """The requirement on a requirements-file line; None for comments, options and blanks."""
-    text = line.split(" #", 1)[0].strip()
+    text = requirement_text(line)
     if not text or text.startswith(("#", "-")):
         return None
     try:

@@ -147,9 +147,7 @@ def check_conflicts(
         tail = "\n".join(f"    {line}" for line in ran.stderr.strip().splitlines()[-12:])
         raise GdalLambdaError(f"pip could not resolve {requirements}:\n{tail}")
     report = json.loads(ran.stdout)
-    layer = {
-        naming.distribution_name(name): (name, version) for name, version in layer_dists.items()
-    }
+    layer = _by_distribution(layer_dists)
     for item in report.get("install", []):
         meta = item.get("metadata", {})
         name = naming.distribution_name(meta.get("name", ""))
@@ -168,13 +166,18 @@ def check_conflicts(
             )
 
 
+def _by_distribution(layer_dists: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """The layer's distributions by canonical name: name -> (its own spelling, version)."""
+    return {
+        naming.distribution_name(name): (name, version) for name, version in layer_dists.items()
+    }
+
+
 def check_direct_conflicts(text: str, layer_dists: dict[str, str], recipe: str) -> None:
     """Raise on the first requirement whose specifier excludes the version of that distribution
     the layer provides. Lines with an environment marker are left to pip, which evaluates it
     in the target's own Python."""
-    layer = {
-        naming.distribution_name(name): (name, version) for name, version in layer_dists.items()
-    }
+    layer = _by_distribution(layer_dists)
     for line in text.splitlines():
         req = naming.requirement(line)
         if req is None or req.marker is not None:
@@ -185,7 +188,7 @@ def check_direct_conflicts(text: str, layer_dists: dict[str, str], recipe: str) 
         provided, version = layer[name]
         if not req.specifier.contains(version, prereleases=True):
             raise GdalLambdaError(
-                f"requirement {line.split(' #', 1)[0].strip()!r} excludes {provided} {version}, "
+                f"requirement {naming.requirement_text(line)!r} excludes {provided} {version}, "
                 f"which layer {recipe} provides: relax the requirement, or build a full package "
                 "(without --layer)"
             )
