@@ -3,13 +3,14 @@
     nox -s tests        fast suite: no GDAL/Python/layer image is built, no GDAL compiled (a
                         one-line stand-in build and a local registry are used when present)
     nox -s lint         ruff + shellcheck + actionlint (.github/workflows)
-    nox -s test-3.13    build the 3.13 line's images (cached when unchanged) and check them
+    nox -s build-3.13   build the 3.13 line's stand-ins (on a stand-in target), images and zip
+    nox -s test-3.13    the same builds (cached when unchanged), then check them
     nox -s test-3.10    the same for 3.10
     nox -s test-3.13-arm64   the same for arm64 (on x86_64: emulated, cross-compiled GDAL)
     nox -s portability-3.13   the layer test-3.13 built, in the other stand-in runtimes
 
-The image sessions build for $GDAL_LAMBDA_TARGET (default al2023; CI uses the debian11 floor) and
-$GDAL_LAMBDA_PYTHON (default the target's newest).
+The image sessions build for $GDAL_LAMBDA_TARGET (default: matrix.toml's default_target, the
+debian11 floor) and $GDAL_LAMBDA_PYTHON (default the target's newest).
 """
 
 from __future__ import annotations
@@ -63,23 +64,39 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint", *workflows)
 
 
-def _image_session(line: str, arch: str) -> None:
-    name = f"test-{line}" if arch == "x86_64" else f"test-{line}-{arch}"
+def _build(session: nox.Session, line: str, arch: str) -> tuple[str, list[str]]:
+    """The line's stand-in bases (a stand-in target), GDAL, Python and geo-layer images and zip
+    for one architecture, each cached when unchanged; returns the target and its options."""
+    target = os.environ.get("GDAL_LAMBDA_TARGET", _MATRIX["default_target"])
+    _install(session, "test")
+    where = ["--target", target, "--arch", arch]
+    python = os.environ.get("GDAL_LAMBDA_PYTHON")
+    which = [*where, *(["--python", python] if python else [])]
+    if "standin_suite" in _MATRIX["targets"].get(target, {}):
+        # Idempotent: an existing stand-in is kept (CI makes them before the sessions).
+        session.run("invoke", "build.standin", *which)
+    session.run("invoke", "build.gdal", "--version", line, *where)
+    session.run("invoke", "build.python", "--gdal", line, *which)
+    session.run("invoke", "build.layer", "--gdal", line, *which)
+    session.run("invoke", "layer", "--gdal", line, *which)
+    return target, which
 
-    @nox.session(name=name)
+
+def _image_session(line: str, arch: str) -> None:
+    suffix = line if arch == "x86_64" else f"{line}-{arch}"
+
+    @nox.session(name=f"build-{suffix}")
+    def image_build(session: nox.Session) -> None:
+        """Only the builds of test-<line>: the release saves its Docker caches after this, so a
+        failing test never throws away a finished GDAL build."""
+        _build(session, line, arch)
+
+    @nox.session(name=f"test-{suffix}")
     def image_tests(session: nox.Session) -> None:
         """Build the line's GDAL, Python and geo-layer images and zip for one architecture
         (cached), then check them in the target's clean runtime (arm64 on an x86_64 host: under
         QEMU's emulation, the GDAL image cross-compiled where the target allows)."""
-        target = os.environ.get("GDAL_LAMBDA_TARGET", "al2023")
-        _install(session, "test")
-        where = ["--target", target, "--arch", arch]
-        python = os.environ.get("GDAL_LAMBDA_PYTHON")
-        which = [*where, *(["--python", python] if python else [])]
-        session.run("invoke", "build.gdal", "--version", line, *where)
-        session.run("invoke", "build.python", "--gdal", line, *which)
-        session.run("invoke", "build.layer", "--gdal", line, *which)
-        session.run("invoke", "layer", "--gdal", line, *which)
+        target, _ = _build(session, line, arch)
         session.run(
             "pytest",
             "tests/image",
@@ -93,7 +110,7 @@ def _portability_session(line: str) -> None:
     def portability(session: nox.Session) -> None:
         """The layer `test-<line>` built for $GDAL_LAMBDA_TARGET (the floor), unchanged in every
         other stand-in runtime: native tools everywhere, Python imports where the Python matches."""
-        target = os.environ.get("GDAL_LAMBDA_TARGET", "debian11")
+        target = os.environ.get("GDAL_LAMBDA_TARGET", _MATRIX["default_target"])
         _install(session, "test")
         session.run(
             "pytest",

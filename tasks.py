@@ -33,6 +33,8 @@ from gdal_lambda.errors import GdalLambdaError, MissingArtifact
 from gdal_lambda.variant import (
     DEFAULT_RECIPE,
     DEFAULT_REPOSITORY,
+    ENV_PYTHON,
+    ENV_STANDIN_VIA,
     Variant,
     resolve_architecture,
 )
@@ -55,7 +57,8 @@ def command_for(missing: MissingArtifact) -> str:
     line = v.line.name
     words: list[str]
     if missing.kind == "standin" or (missing.kind == "runtime" and v.target.is_standin):
-        words = ["invoke", "build.standin", "--target", v.target.name, *arch]
+        py = ["--python", v.python] if v.target.standin_python(v.python) else []
+        words = ["invoke", "build.standin", "--target", v.target.name, *py, *arch]
     elif missing.kind == "runtime":
         words = ["docker", "pull", "--platform", v.platform, v.runtime_image]
     elif missing.kind == "gdal":
@@ -204,22 +207,38 @@ def layer_image(
 @plain_task(
     help={
         "target": "stand-in target (debian11, debian12, debian13); required",
+        "python": "only this Python's stand-in (default: every Python of the target)",
         "arch": _ARCH_HELP,
+        "via": "registry (Docker Hub's pinned image; the default) or debootstrap (needs root)",
         "force": "make it again",
     }
 )
 @clean_errors
 def standin(
-    c: Any, target: str | None = None, arch: str | None = None, force: bool = False
+    c: Any,
+    target: str | None = None,
+    python: str | None = None,
+    arch: str | None = None,
+    via: str | None = None,
+    force: bool = False,
 ) -> None:
-    """Make a stand-in base image with debootstrap (needs root; another architecture's is made
-    under QEMU's emulation, which this registers)."""
+    """Make a target's stand-in base images: FROM Docker Hub's digest-pinned Debian, or, where no
+    registry is in reach, FROM a root file system debootstrap makes (as root); another
+    architecture's under QEMU's emulation, which this registers."""
     matrix = versions.load_matrix()
-    picked = matrix.target(_required(target, "--target", "debian13"))
+    picked = matrix.target(_required(target, "--target", "debian11"))
     architecture = resolve_architecture(matrix, arch, os.environ)
+    python = python if python is not None else os.environ.get(ENV_PYTHON) or None
     settings = sources.Settings.from_env(os.environ)
-    made = images.make_standin(picked, architecture, force=force, fetch_settings=settings)
-    print(f"made {made}")
+    made = images.make_standin(
+        picked,
+        architecture,
+        python=python,
+        via=via or os.environ.get(ENV_STANDIN_VIA) or "registry",
+        force=force,
+        fetch_settings=settings,
+    )
+    print(f"stand-ins: {', '.join(made)}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -409,7 +428,8 @@ def drivers(c: Any, write: bool = False) -> None:
 def matrix(
     c: Any, target: str | None = None, recipe: str | None = None, json_: bool = False
 ) -> None:
-    """Every (line, Python, arch) a release builds: nox session, zip, layer name, runner."""
+    """Every (line, Python, arch) a release builds: nox session, zip, layer name, runner, and
+    whether it is published (the floor) or checked only (al2023)."""
     entries = release.release_matrix(
         versions.load_matrix(), env=os.environ, target=target, recipe=recipe
     )
@@ -417,10 +437,12 @@ def matrix(
         print(json.dumps({"include": [e.as_dict() for e in entries]}, separators=(",", ":")))
         return
     table = Table(box=None, header_style="bold")
-    for column in ("line", "python", "arch", "target", "nox session", "zip", "layer", "runner"):
+    columns = ("line", "python", "arch", "target", "nox session", "zip", "layer", "runner")
+    for column in (*columns, "release"):
         table.add_column(column)
     for e in entries:
-        table.add_row(e.line, e.python, e.arch, e.target, e.session, e.zip, e.layer, e.runner)
+        what = "published" if e.publish else "checked only"
+        table.add_row(e.line, e.python, e.arch, e.target, e.session, e.zip, e.layer, e.runner, what)
     Console(width=200).print(table)
 
 

@@ -69,6 +69,11 @@ if [[ ${1:-} == build ]]; then
     have=$(cmake --version | sed -n 's/^cmake version \([0-9.]*\).*/\1/p')
     if [[ $(printf '%s\n%s\n' "$min_cmake" "$have" | sort -V | head -1) != "$min_cmake" ]]; then
         echo "install-packages.sh: CMake $have is older than $min_cmake; installing cmake.lock's"
+        # A base without any python3 (the floor's GDAL base: its CPython is in each Python's own
+        # stand-in) gets the distribution's, in this build stage only.
+        if ! command -v python3 >/dev/null 2>&1; then
+            "$0" - python3 python3-pip
+        fi
         python3 -m pip install --no-cache-dir --require-hashes --no-deps -r "$here/packages/cmake.lock"
         hash -r
         cmake --version | head -1

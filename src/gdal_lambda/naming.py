@@ -13,7 +13,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from .project import project_root
 from .versions import DEFAULT_ARCH
 
-DEFAULT_TARGET = "al2023"
+DEFAULT_TARGET = "debian11"
 
 
 def stem(

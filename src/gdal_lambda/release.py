@@ -1,4 +1,8 @@
-"""The release matrix: every (GDAL line, Python, architecture) a release builds for one target.
+"""The release matrix: every (GDAL line, Python, architecture) a release builds.
+
+The release publishes what CI proves: the default target's entries (the debian11 floor). The
+targets of ``[release] checked_targets`` (al2023) are built and checked as jobs of their own,
+their result reported, their zips never published (``publish`` false).
 
 ``invoke matrix --json`` prints it and ``.github/workflows/release.yml`` fans its jobs out from
 it, so the matrix is written once (matrix.toml) and never a second time in the workflow. Every
@@ -42,13 +46,16 @@ class Entry:
     runner: str  # the GitHub-hosted runner label (matrix.toml [release.runners])
     # Docker images a job saves for the next run to build from (GDAL_LAMBDA_CACHE_FROM=1), in
     # two caches: the line's compile stage and GDAL image, shared by its Pythons on one
-    # architecture (and a stand-in target's bases), then this entry's Python and layer images.
+    # architecture (and a stand-in target's GDAL base), then this entry's Python and layer
+    # images (and its Python's stand-in).
     gdal_cache: str  # the cache key's prefix, e.g. docker-gdal3.13-arm64
     gdal_images: str  # space-separated tags, for `docker save`
     python_cache: str  # e.g. docker-gdal3.13-py3.13-geo-arm64
     python_images: str
+    # the release publishes this entry's zip (the default target); false: built and checked only
+    publish: bool
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | bool]:
         return asdict(self)
 
 
@@ -90,40 +97,53 @@ def release_matrix(
     target: str | None = None,
     recipe: str | None = None,
 ) -> list[Entry]:
-    """Every line (oldest first) x every Python of the target x every architecture."""
+    """Every line (oldest first) x every Python of the target x every architecture: the
+    release target's (``target``, else the environment's or the default) published, then, for
+    the default target, those of every checked target, built and checked only."""
     runners = runner_labels(matrix)
-    entries: list[Entry] = []
-    for line in sorted(matrix.lines, key=Version):
-        first = Variant.resolve(matrix, line=line, env=env, target=target, recipe=recipe)
-        for python in first.target.pythons:
-            for arch in matrix.architectures:
-                variant = Variant.resolve(
-                    matrix,
-                    line=line,
-                    env=env,
-                    target=first.target.name,
-                    python=python,
-                    recipe=recipe,
-                    arch=arch,
-                )
-                zip_path = variant.layer_zip(dist=DIST)
-                entries.append(
-                    Entry(
-                        line=line,
-                        python=python,
-                        arch=arch,
-                        target=variant.target.name,
-                        session=session_name(line, arch),
-                        zip=zip_path.as_posix(),
-                        layer=variant.layer_name,
-                        artifact=zip_path.stem,
-                        runner=runners[arch],
-                        gdal_cache=f"docker-{variant.stem(python=False, recipe=False)}",
-                        gdal_images=" ".join(
-                            (*variant.standin_bases, variant.stages_tag, variant.gdal_tag)
-                        ),
-                        python_cache=f"docker-{variant.stem()}",
-                        python_images=f"{variant.python_tag} {variant.layer_tag}",
-                    )
-                )
-    return entries
+    first = Variant.resolve(
+        matrix, line=next(iter(matrix.lines)), env=env, target=target, recipe=recipe
+    )
+    names = [first.target.name]
+    if first.target.name == matrix.default_target:
+        names += list(matrix.checked_targets)
+    return [
+        _entry(variant, runners, publish=name == first.target.name)
+        for name in names
+        for line in sorted(matrix.lines, key=Version)
+        for python in matrix.target(name).pythons
+        for arch in matrix.architectures
+        for variant in (
+            Variant.resolve(
+                matrix,
+                line=line,
+                env=env,
+                target=name,
+                python=python,
+                recipe=recipe,
+                arch=arch,
+            ),
+        )
+    ]
+
+
+def _entry(variant: Variant, runners: dict[str, str], *, publish: bool) -> Entry:
+    zip_path = variant.layer_zip(dist=DIST)
+    return Entry(
+        line=variant.line.name,
+        python=variant.python,
+        arch=variant.arch,
+        target=variant.target.name,
+        session=session_name(variant.line.name, variant.arch),
+        zip=zip_path.as_posix(),
+        layer=variant.layer_name,
+        artifact=zip_path.stem,
+        runner=runners[variant.arch],
+        gdal_cache=f"docker-{variant.stem(python=False, recipe=False)}",
+        gdal_images=" ".join((*variant.standin_bases, variant.stages_tag, variant.gdal_tag)),
+        python_cache=f"docker-{variant.stem()}",
+        python_images=" ".join(
+            (*variant.standin_python_bases, variant.python_tag, variant.layer_tag)
+        ),
+        publish=publish,
+    )

@@ -29,6 +29,7 @@ ENV_PYTHON = "GDAL_LAMBDA_PYTHON"
 ENV_ARCH = "GDAL_LAMBDA_ARCH"
 ENV_REPOSITORY = "GDAL_LAMBDA_REPOSITORY"
 ENV_CACHE_FROM = "GDAL_LAMBDA_CACHE_FROM"
+ENV_STANDIN_VIA = "GDAL_LAMBDA_STANDIN_VIA"
 
 
 def resolve_architecture(matrix: Matrix, arch: str | None, env: Mapping[str, str]) -> Architecture:
@@ -159,12 +160,19 @@ class Variant:
 
     @property
     def standin_bases(self) -> tuple[str, ...]:
-        """A stand-in target's base images (none for a registry target, pulled by pinned tags).
-        A job that restores its images restores these too: debootstrap would make new images,
-        and nothing built on the old ones would match in the cache."""
+        """A stand-in target's GDAL base image (none for a registry target, pulled by pinned
+        tags). A job that restores its images restores these too: remade stand-ins would be new
+        images, and nothing built on the old ones would match in the cache."""
+        return (self.gdal_base,) if self.target.is_standin else ()
+
+    @property
+    def standin_python_bases(self) -> tuple[str, ...]:
+        """The stand-in this variant's Python and layer images are built FROM, where it is not
+        the GDAL base (one per Python: the floor's CPython in /var/lang)."""
         if not self.target.is_standin:
             return ()
-        return tuple(dict.fromkeys((self.gdal_base, self.python_base, self.runtime_image)))
+        bases = dict.fromkeys((self.python_base, self.runtime_image))
+        return tuple(base for base in bases if base != self.gdal_base)
 
     def layer_zip(self, dist: Path | None = None) -> Path:
         return naming.layer_zip(

@@ -92,9 +92,12 @@ class Target:
     glibc: str
     ld_library_path: tuple[str, ...]
     standin_suite: str | None = None
-    # the CPython a stand-in compiles into /var/lang, shaped like Lambda's Python images
-    # ([[sources.python]] named by the target's standin_python); None: Debian's python3 in /usr
-    standin_python: Source | None = None
+    # python -> the CPython its stand-in compiles into /var/lang, shaped like Lambda's Python
+    # images ([[sources.python]] named by the target's standin_python); empty: Debian's python3
+    standin_pythons: dict[str, Source] = field(default_factory=dict)
+    # architecture -> Docker Hub's digest-pinned Debian image a stand-in is built FROM when a
+    # registry is in reach (the registry route of `invoke build.standin`)
+    registry_base: dict[str, str] = field(default_factory=dict)
     # other targets whose Lambda policies every zip built here must meet too
     must_satisfy: tuple[str, ...] = ()
     # python -> image tag, for base images pinned to dated tags ({python_tag} in the names)
@@ -105,6 +108,20 @@ class Target:
     @property
     def is_standin(self) -> bool:
         return self.standin_suite is not None
+
+    def standin_python(self, python: str) -> Source | None:
+        """The CPython compiled into ``python``'s stand-in (None: Debian's own python3)."""
+        return self.standin_pythons.get(python)
+
+    def standin_images(self, arch: str = DEFAULT_ARCH) -> dict[str, str | None]:
+        """Every stand-in image of the target for one architecture -> the Python compiled into
+        it: the GDAL base first (None: Debian's python3 or none), then one per CPython (a
+        stand-in's Python image is its runtime too)."""
+        out: dict[str, str | None] = {self.gdal_image(arch): None}
+        for python in self.pythons:
+            if self.standin_python(python):
+                out[self.python_image(python, arch)] = python
+        return out
 
     def check_python(self, python: str | None) -> str:
         """The Python version to use: the one asked for, or the target's newest."""
@@ -173,6 +190,8 @@ class Matrix:
     stack: dict[str, Source] = field(default_factory=dict)
     # Lambda's architectures ([architectures]), x86_64 first.
     architectures: dict[str, Architecture] = field(default_factory=dict)
+    # Targets the release builds and checks but never publishes ([release] checked_targets).
+    checked_targets: tuple[str, ...] = ()
 
     def architecture(self, name: str) -> Architecture:
         if name not in self.architectures:
@@ -244,7 +263,8 @@ def _read(path: Path, variable: str) -> dict[str, Any]:
 
 
 def _apply_overlay(data: dict[str, Any], overlay: dict[str, Any]) -> None:
-    """An overlay re-pins lines, adds sources and overrides recipe pins; it replaces nothing else.
+    """An overlay re-pins lines, adds sources, narrows a target's Pythons and overrides recipe
+    pins; it replaces nothing else.
 
     It exists for mirrors that lack a release: a build then uses other verified sources, and
     says so in its labels and manifest, instead of failing to fetch.
@@ -253,6 +273,14 @@ def _apply_overlay(data: dict[str, Any], overlay: dict[str, Any]) -> None:
         data.setdefault("lines", {}).setdefault(name, {}).update(pins)
     for name, entries in overlay.get("sources", {}).items():
         data.setdefault("sources", {}).setdefault(name, []).extend(entries)
+    # A target's Pythons only: the ones whose CPython a mirror lacks are left out.
+    for name, raw in overlay.get("targets", {}).items():
+        if set(raw) - {"pythons"}:
+            raise GdalLambdaError(
+                f"the matrix overlay may set only pythons of [targets.{name}], not "
+                f"{', '.join(sorted(set(raw) - {'pythons'}))}"
+            )
+        data.setdefault("targets", {}).setdefault(name, {}).update(raw)
     data["requirement_overrides"] = dict(overlay.get("requirement_overrides", {}))
     constraints = overlay.get("build_constraints", {})
     if not isinstance(constraints, dict) or not all(
@@ -321,18 +349,29 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
 
     targets: dict[str, Target] = {}
     for name, raw in data.get("targets", {}).items():
-        standin_python = None
+        standin_pythons: dict[str, Source] = {}
         if "standin_python" in raw:
-            version = str(raw["standin_python"])
             if "standin_suite" not in raw:
                 raise _fail(path, f"targets.{name} has standin_python but no standin_suite")
-            if ("python", version) not in sources:
+            pins = raw["standin_python"]
+            if not isinstance(pins, dict):
                 raise _fail(
                     path,
-                    f"targets.{name} names standin_python {version}, "
-                    "which has no [[sources.python]] entry",
+                    f"targets.{name}: standin_python must map each Python to a CPython version, "
+                    'e.g. { "3.13" = "3.13.15" }',
                 )
-            standin_python = sources[("python", version)]
+            for python, version in pins.items():
+                if ("python", str(version)) not in sources:
+                    raise _fail(
+                        path,
+                        f"targets.{name} names standin_python {version}, "
+                        "which has no [[sources.python]] entry",
+                    )
+                if not str(version).startswith(f"{python}."):
+                    raise _fail(
+                        path, f"targets.{name}: standin_python gives Python {python} {version}"
+                    )
+                standin_pythons[str(python)] = sources[("python", str(version))]
         try:
             targets[name] = Target(
                 name=name,
@@ -344,7 +383,8 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
                 glibc=raw["glibc"],
                 ld_library_path=tuple(raw["ld_library_path"]),
                 standin_suite=raw.get("standin_suite"),
-                standin_python=standin_python,
+                standin_pythons=standin_pythons,
+                registry_base={str(k): str(v) for k, v in raw.get("registry_base", {}).items()},
                 must_satisfy=tuple(raw.get("must_satisfy", ())),
                 python_tags=dict(raw.get("python_tags", {})),
                 cross_compiles=bool(raw.get("cross_compiles", False)),
@@ -361,6 +401,20 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
     default = data.get("default_target", "")
     if default not in targets:
         raise _fail(path, f"default_target {default!r} is not a target")
+    checked = data.get("release", {}).get("checked_targets", [])
+    for other in checked:
+        if other not in targets or other == default:
+            raise _fail(
+                path,
+                f"[release] checked_targets names {other!r}: it must be a target other than "
+                f"the default ({default})",
+            )
+    for target in targets.values():
+        for python in target.pythons:
+            if target.standin_pythons and python not in target.standin_pythons:
+                raise _fail(
+                    path, f"targets.{target.name}: standin_python gives no CPython for {python}"
+                )
     architectures: dict[str, Architecture] = {}
     for name, raw in data.get("architectures", {}).items():
         try:
@@ -407,6 +461,7 @@ def load_matrix(path: Path | str | None = None, overlay: Path | str | None = Non
         overlay=Path(overlay) if overlay else None,
         stack=stack,
         architectures=architectures,
+        checked_targets=tuple(checked),
         compiled_against_opt=tuple(compiled),
         retired_below=retired.get("below"),
         retired_reason=retired.get("reason", ""),

@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from shipped import shipped_matrix
 
 from gdal_lambda import emulation, images
 from gdal_lambda.errors import GdalLambdaError
 from gdal_lambda.variant import Variant
-from gdal_lambda.versions import load_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
-MATRIX = load_matrix()
+MATRIX = shipped_matrix()
 
 
 def _variant(**options: str) -> Variant:
@@ -32,18 +32,21 @@ def test_arm64_names_carry_the_suffix_and_x86_64_names_do_not() -> None:
         "gdal-lambda:gdal3.13",
         "gdal3.13-py3.14-geo.zip",
     )
-    floor = _variant(arch="arm64", target="debian11")
-    assert floor.layer_zip().name == "gdal3.13-py3.13-geo-debian11-arm64.zip"
+    # The default target is the floor: al2023's names carry its name.
+    checked = _variant(arch="arm64", target="al2023")
+    assert checked.layer_zip().name == "gdal3.13-py3.14-geo-al2023-arm64.zip"
+    assert checked.gdal_tag == "gdal-lambda:gdal3.13-al2023-arm64"
 
 
 def test_registry_bases_keep_their_name_and_stand_ins_get_one_per_architecture() -> None:
-    arm, x86 = _variant(arch="arm64"), _variant()
+    arm, x86 = _variant(arch="arm64", target="al2023"), _variant(target="al2023")
     assert arm.gdal_base == x86.gdal_base  # one multi-architecture name, pulled per platform
     assert (arm.platform, x86.platform) == ("linux/arm64", "linux/amd64")
-    floor = _variant(arch="arm64", target="debian11")
+    floor = _variant(arch="arm64", python="3.13")
     assert floor.gdal_base == "gdal-lambda-standin:debian11-arm64"
-    assert floor.runtime_image == floor.python_base == "gdal-lambda-standin:debian11-arm64"
-    assert _variant(target="debian11").gdal_base == "gdal-lambda-standin:debian11"
+    assert floor.runtime_image == floor.python_base == "gdal-lambda-standin:debian11-py3.13-arm64"
+    assert _variant().gdal_base == "gdal-lambda-standin:debian11"
+    assert _variant(python="3.12").python_base == "gdal-lambda-standin:debian11-py3.12"
 
 
 def test_no_library_path_names_another_architecture() -> None:
@@ -78,7 +81,7 @@ def test_build_plans() -> None:
         False,
     )
     # al2023 has no cross toolchain: its arm64 image compiles under emulation on x86_64
-    emulated = images.build_plan(_variant(arch="arm64"), host="x86_64")
+    emulated = images.build_plan(_variant(arch="arm64", target="al2023"), host="x86_64")
     assert (emulated.cross, emulated.build_platform, emulated.emulated) == ("", "linux/arm64", True)
     assert not images.build_plan(_variant(), host="x86_64").emulated
 

@@ -32,8 +32,8 @@ def test_on_each_build_names_its_own_tags() -> None:
     variant = _variant({"GDAL_LAMBDA_CACHE_FROM": "1"}, arch="arm64", target="debian11")
     assert variant.cache_from is True
     assert images.cache_sources(variant, variant.stages_tag, variant.gdal_tag) == (
-        "gdal-lambda:gdal3.13-debian11-arm64-stages",
-        "gdal-lambda:gdal3.13-debian11-arm64",
+        "gdal-lambda:gdal3.13-arm64-stages",
+        "gdal-lambda:gdal3.13-arm64",
     )
 
 
@@ -43,11 +43,18 @@ def test_the_compile_stage_is_named_after_the_gdal_image() -> None:
 
 
 def test_stand_in_bases_are_saved_and_registry_bases_are_not() -> None:
-    assert _variant().standin_bases == ()
+    assert _variant(target="al2023").standin_bases == ()
+    assert _variant(target="al2023").standin_python_bases == ()
     assert _variant(target="debian11").standin_bases == ("gdal-lambda-standin:debian11",)
     assert _variant(target="debian11", arch="arm64").standin_bases == (
         "gdal-lambda-standin:debian11-arm64",
     )
+    # The floor's Python stand-ins go with their Python's images, not with the line's GDAL.
+    assert _variant(target="debian11", python="3.12").standin_python_bases == (
+        "gdal-lambda-standin:debian11-py3.12",
+    )
+    # A stand-in whose Python is Debian's is its own GDAL base.
+    assert _variant(target="debian13").standin_python_bases == ()
 
 
 def test_any_other_value_is_one_line() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from shipped import shipped_matrix
 
 from gdal_lambda.errors import MissingImage, MissingZip
 from gdal_lambda.variant import Variant
-from gdal_lambda.versions import load_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,14 +26,15 @@ def tasks() -> ModuleType:
 
 
 def _variant(**options: str) -> Variant:
-    return Variant.resolve(load_matrix(), line="3.13", env={}, **options)
+    return Variant.resolve(shipped_matrix(), line="3.13", env={}, **options)
 
 
 DEFAULT = _variant()
 STANDIN = _variant(target="debian13", repository="mine")
 OLDER = _variant(python="3.12", recipe="tiny")
-ARM = _variant(arch="arm64")
-ARM_FLOOR = _variant(target="debian11", arch="arm64")
+ARM = _variant(arch="arm64", target="al2023")
+ARM_FLOOR = _variant(arch="arm64", python="3.13")
+CHECKED = _variant(target="al2023", python="3.12")
 
 
 @pytest.mark.parametrize(
@@ -53,19 +54,25 @@ ARM_FLOOR = _variant(target="debian11", arch="arm64")
         (STANDIN, "standin", "invoke build.standin --target debian13"),
         (STANDIN, "runtime", "invoke build.standin --target debian13"),
         (
-            OLDER,
+            CHECKED,
             "runtime",
             "docker pull --platform linux/amd64 public.ecr.aws/lambda/python:3.12.2025.04.28.11",
         ),
-        (ARM, "gdal", "invoke build.gdal --version 3.13 --arch arm64"),
-        (ARM, "layer-zip", "invoke layer --gdal 3.13 --arch arm64"),
+        # The floor's runtime is the stand-in of its Python: build.standin names it.
+        (OLDER, "runtime", "invoke build.standin --target debian11 --python 3.12"),
+        (ARM, "gdal", "invoke build.gdal --version 3.13 --target al2023 --arch arm64"),
+        (ARM, "layer-zip", "invoke layer --gdal 3.13 --target al2023 --arch arm64"),
         (
             ARM,
             "runtime",
             "docker pull --platform linux/arm64 public.ecr.aws/lambda/python:3.14.2025.12.11.15",
         ),
-        (ARM_FLOOR, "standin", "invoke build.standin --target debian11 --arch arm64"),
-        (ARM_FLOOR, "python", "invoke build.python --gdal 3.13 --target debian11 --arch arm64"),
+        (
+            ARM_FLOOR,
+            "standin",
+            "invoke build.standin --target debian11 --python 3.13 --arch arm64",
+        ),
+        (ARM_FLOOR, "python", "invoke build.python --gdal 3.13 --python 3.13 --arch arm64"),
         (OLDER, "layer-zip", "invoke layer --gdal 3.13 --python 3.12 --recipe tiny"),
         (STANDIN, "layer-zip", "invoke layer --gdal 3.13 --target debian13 --repository mine"),
         (STANDIN, "package", "invoke package --src <folder> --gdal 3.13 --target debian13"),

@@ -47,20 +47,40 @@ def one_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_every_line_python_and_arch_of_the_default_target() -> None:
+def test_every_line_python_and_arch_of_the_default_target_then_the_checked_ones() -> None:
     matrix = load_matrix(ROOT / "matrix.toml")
-    target = matrix.target()
     entries = release_entries()
-    got = [(e["line"], e["python"], e["arch"]) for e in entries]
-    want = [
-        (line, py, arch)
-        for line in matrix.lines
-        for py in target.pythons
-        for arch in matrix.architectures
-    ]
-    assert sorted(got) == sorted(want)
-    assert len(got) == len(set(got))
-    assert {e["target"] for e in entries} == {matrix.default_target}
+    for target, publish in [
+        (matrix.default_target, True),
+        *((name, False) for name in matrix.checked_targets),
+    ]:
+        mine = [e for e in entries if e["target"] == target]
+        assert {e["publish"] for e in mine} == {publish}, target
+        got = [(e["line"], e["python"], e["arch"]) for e in mine]
+        want = [
+            (line, py, arch)
+            for line in matrix.lines
+            for py in matrix.target(target).pythons
+            for arch in matrix.architectures
+        ]
+        assert sorted(got) == sorted(want)
+        assert len(got) == len(set(got))
+    assert {e["target"] for e in entries} == {matrix.default_target, *matrix.checked_targets}
+    assert matrix.checked_targets == ("al2023",)
+
+
+def test_the_release_publishes_the_target_and_sessions_ci_runs() -> None:
+    """What users deploy is what .ci/run proves: every published entry is of the target CI
+    builds on, and CI runs that line's session (for x86_64; arm64's is README "Architectures")."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    built_on = re.search(r"^export GDAL_LAMBDA_TARGET=(\S+)$", ci, re.M)
+    assert built_on is not None
+    sessions = set(re.findall(r"\btest-[0-9.]+\b", ci.split("nox -s lint tests", 1)[1]))
+    published = [e for e in release_entries() if e["publish"]]
+    assert published and {e["target"] for e in published} == {built_on[1]}
+    assert built_on[1] == load_matrix(ROOT / "matrix.toml").default_target
+    ran = {e["session"] for e in published if e["arch"] == "x86_64"} & sessions
+    assert ran, (sessions, published)
 
 
 def test_names_are_the_variants_and_runners_the_matrix_files() -> None:
@@ -101,13 +121,17 @@ def test_zips_and_artifacts_are_unique() -> None:
 
 def test_docker_caches_are_the_variants_tags_shared_by_a_lines_pythons() -> None:
     matrix = load_matrix(ROOT / "matrix.toml")
-    entries = release_entries("--target", "debian11") + release_entries()
+    entries = release_entries("--target", "debian13") + release_entries()
     for e in entries:
         v = Variant.resolve(
             matrix, line=e["line"], env={}, python=e["python"], arch=e["arch"], target=e["target"]
         )
         assert e["gdal_images"].split() == [*v.standin_bases, v.stages_tag, v.gdal_tag]
-        assert e["python_images"].split() == [v.python_tag, v.layer_tag]
+        assert e["python_images"].split() == [
+            *v.standin_python_bases,
+            v.python_tag,
+            v.layer_tag,
+        ]
     # one GDAL cache per (target, line, arch), one Python cache per entry, all distinct; the
     # workflow ends each with "/" before the hash (test_release_workflow), so with no "/" in
     # them no restore-keys prefix can match another entry's images (docker-gdal3.10 is a prefix
@@ -119,6 +143,8 @@ def test_docker_caches_are_the_variants_tags_shared_by_a_lines_pythons() -> None
     assert not any("/" in key or "," in key for key in keys)
     floor = next(e for e in entries if e["target"] == "debian11" and e["arch"] == "arm64")
     assert floor["gdal_images"].split()[0] == "gdal-lambda-standin:debian11-arm64"
+    python = floor["python"]
+    assert floor["python_images"].split()[0] == f"gdal-lambda-standin:debian11-py{python}-arm64"
 
 
 def test_another_target_and_the_environment() -> None:

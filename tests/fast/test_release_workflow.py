@@ -1,14 +1,23 @@
 """The release workflow fans out the project's own matrix: nothing in it is written by hand.
 
 The job matrix must be `fromJSON` of the `invoke matrix --json` step's output, each job must run
-the entry's nox session (one noxfile.py defines), and publishing must happen only on a tag,
-under an OIDC role. PyYAML comes with moto[server] (the test extra).
+the entry's nox build session, save its caches, then run its test session (both defined in
+noxfile.py), and publishing must happen only on a push of a tag v*, under an OIDC role, of the
+entries marked `publish` only. PyYAML comes with moto[server] (the test extra).
+
+The workflow's conditions and expressions are evaluated here by a small evaluator of GitHub's
+expression syntax (below), and its shell steps are run with recording stand-ins for nox and
+invoke, so the tests check what the steps do, not how they are spelled.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import math
 import re
+import shutil
+import stat
 import subprocess
 import sys
 import types
@@ -16,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +86,321 @@ def matrix_job() -> tuple[str, dict[str, Any]]:
     return fanned[0]
 
 
+def publish_job() -> dict[str, Any]:
+    jobs = [
+        j
+        for j in workflow()["jobs"].values()
+        if any("invoke publish" in s.get("run", "") for s in j["steps"])
+    ]
+    assert len(jobs) == 1, "one job publishes"
+    return jobs[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# GitHub's expression syntax (docs.github.com: "Evaluate expressions in workflows and actions"),
+# as much of it as this workflow uses: literals, contexts, ! == != && || and the functions below.
+# && and || return one of their operands; == on two strings and startsWith ignore case.
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>\d+(?:\.\d+)?)"
+    r"|(?P<op>==|!=|<=|>=|&&|\|\||[!<>().,\[\]])|(?P<name>[A-Za-z_][\w-]*))"
+)
+_STATUS_FUNCTIONS = ("success", "failure", "cancelled", "always")
+
+
+def _truthy(value: Any) -> bool:
+    return value not in (False, None, 0, "") and not (
+        isinstance(value, float) and math.isnan(value)
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _number(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, (bool, int, float)):
+        return float(value)
+    try:
+        return float(value) if str(value).strip() else 0.0
+    except ValueError:
+        return math.nan
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    if type(a) is type(b):
+        return bool(a == b)
+    return _number(a) == _number(b)
+
+
+class _Expression:
+    def __init__(self, text: str, ctx: dict[str, Any]) -> None:
+        self.tokens: list[tuple[str, str]] = []
+        pos = 0
+        while pos < len(text.rstrip()):
+            match = _TOKEN.match(text, pos)
+            assert match and match.end() > pos, f"cannot read {text[pos:]!r} in {text!r}"
+            kind = match.lastgroup
+            assert kind is not None
+            self.tokens.append((kind, match.group(kind)))
+            pos = match.end()
+        self.at = 0
+        self.ctx = ctx
+        self.text = text
+
+    def value(self) -> Any:
+        result = self.either()
+        assert self.at == len(self.tokens), f"trailing tokens in {self.text!r}"
+        return result
+
+    def peek(self) -> str | None:
+        return self.tokens[self.at][1] if self.at < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> tuple[str, str]:
+        assert self.at < len(self.tokens), f"{self.text!r} ends early"
+        token = self.tokens[self.at]
+        assert expected is None or token[1] == expected, (expected, token, self.text)
+        self.at += 1
+        return token
+
+    def either(self) -> Any:
+        left = self.both()
+        while self.peek() == "||":
+            self.take()
+            right = self.both()
+            left = left if _truthy(left) else right
+        return left
+
+    def both(self) -> Any:
+        left = self.compare()
+        while self.peek() == "&&":
+            self.take()
+            right = self.compare()
+            left = right if _truthy(left) else left
+        return left
+
+    def compare(self) -> Any:
+        left = self.unary()
+        if self.peek() in ("==", "!="):
+            op = self.take()[1]
+            right = self.unary()
+            return _equal(left, right) == (op == "==")
+        return left
+
+    def unary(self) -> Any:
+        if self.peek() == "!":
+            self.take()
+            return not _truthy(self.unary())
+        return self.primary()
+
+    def primary(self) -> Any:
+        kind, token = self.take()
+        if kind == "str":
+            return token[1:-1].replace("''", "'")
+        if kind == "num":
+            return float(token)
+        if token == "(":
+            inner = self.either()
+            self.take(")")
+            return inner
+        assert kind == "name", (token, self.text)
+        if token in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[token]
+        if self.peek() == "(":
+            self.take()
+            args: list[Any] = []
+            while self.peek() != ")":
+                args.append(self.either())
+                if self.peek() == ",":
+                    self.take()
+            self.take(")")
+            return self.call(token, args)
+        value: Any = self.ctx.get(token)
+        while self.peek() in (".", "["):
+            if self.take()[1] == ".":
+                key = self.take()[1]
+            else:
+                key = _text(self.either())
+                self.take("]")
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    def call(self, name: str, args: list[Any]) -> Any:
+        status = self.ctx.get("job", {}).get("status", "success")
+        functions: dict[str, Callable[..., Any]] = {
+            "always": lambda: True,
+            "success": lambda: status == "success",
+            "failure": lambda: status == "failure",
+            "cancelled": lambda: status == "cancelled",
+            "startsWith": lambda s, p: _text(s).casefold().startswith(_text(p).casefold()),
+            "endsWith": lambda s, p: _text(s).casefold().endswith(_text(p).casefold()),
+            "contains": lambda s, p: (
+                any(_equal(x, p) for x in s)
+                if isinstance(s, list)
+                else _text(p).casefold() in _text(s).casefold()
+            ),
+            "format": lambda f, *a: re.sub(r"\{(\d+)\}", lambda m: _text(a[int(m[1])]), f),
+            "fromJSON": lambda s: json.loads(s),
+            "toJSON": lambda v: json.dumps(v),
+            "hashFiles": lambda *paths: "HASH",
+        }
+        assert name in functions, f"no function {name} in this evaluator ({self.text!r})"
+        return functions[name](*args)
+
+
+def evaluate(text: str, ctx: dict[str, Any]) -> Any:
+    return _Expression(text, ctx).value()
+
+
+def render(value: Any, ctx: dict[str, Any]) -> Any:
+    """A workflow value: `${{ x }}` alone keeps x's type; text around `${{ }}` makes a string."""
+    if not isinstance(value, str):
+        return value
+    whole = re.fullmatch(r"\s*\$\{\{(.*?)\}\}\s*", value, re.S)
+    if whole and "${{" not in whole.group(1):
+        return evaluate(whole.group(1), ctx)
+    return re.sub(r"\$\{\{(.*?)\}\}", lambda m: _text(evaluate(m.group(1), ctx)), value)
+
+
+def condition(value: Any, ctx: dict[str, Any]) -> bool:
+    """Whether an `if:` passes: without a status function it is `success() && (...)`."""
+    if value is None:
+        value = "success()"
+    text = str(value)
+    whole = re.fullmatch(r"\s*\$\{\{(.*)\}\}\s*", text, re.S)
+    if whole:
+        text = whole.group(1)
+    if not re.search(rf"\b({'|'.join(_STATUS_FUNCTIONS)})\s*\(", text):
+        text = f"success() && ({text})"
+    return _truthy(evaluate(text, ctx))
+
+
+def context(
+    *,
+    event: str = "push",
+    ref: str = "refs/heads/main",
+    matrix: dict[str, Any] | None = None,
+    status: str = "success",
+    hits: str = "",
+) -> dict[str, Any]:
+    """The contexts a condition reads; every cache restore step reports cache-hit `hits`."""
+    _, build = matrix_job()
+    steps = {
+        s["id"]: {"outputs": {"cache-hit": hits, "hash": "HASH"}}
+        for s in build["steps"]
+        if "id" in s
+    }
+    return {
+        "github": {"event_name": event, "ref": ref, "run_id": "1"},
+        "matrix": matrix or {},
+        "steps": steps,
+        "job": {"status": status},
+        "runner": {"temp": "/tmp/runner"},
+        "needs": {},
+        "vars": {},
+        "env": {},
+    }
+
+
+def entry(**fields: Any) -> dict[str, Any]:
+    """A matrix entry of the shape `invoke matrix --json` prints, with its own names."""
+    base: dict[str, Any] = {
+        "line": "3.13",
+        "python": "3.13",
+        "arch": "x86_64",
+        "target": "debian11",
+        "session": "test-3.13",
+        "zip": "dist/gdal3.13-py3.13-geo.zip",
+        "layer": "gdal313-py313-geo",
+        "artifact": "gdal3.13-py3.13-geo",
+        "runner": "ubuntu-24.04",
+        "publish": True,
+    }
+    return {**base, **fields}
+
+
+# The only real commands a step run here may use; anything else (python, pip, docker, sudo) is
+# not on its PATH, so a test can never install or build anything.
+_REAL_COMMANDS = ("bash", "env", "jq", "cat")
+
+
+def run_step(
+    script: str, tmp_path: Path, env: dict[str, str], fakes: tuple[str, ...] = ("nox",)
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run a `run:` block as GitHub's bash does, with recording stand-ins for `fakes`: returns
+    the result and the argument lines each stand-in was called with."""
+    bin_dir = tmp_path / "bin"
+    shutil.rmtree(bin_dir, ignore_errors=True)
+    bin_dir.mkdir()
+    for name in _REAL_COMMANDS:
+        real = shutil.which(name)
+        if real is not None:
+            (bin_dir / name).symlink_to(real)
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    for name in fakes:
+        fake = bin_dir / name
+        fake.write_text(f'#!/usr/bin/env bash\nprintf \'{name} %s\\n\' "$*" >> "$CALLS_LOG"\n')
+        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    path = tmp_path / "step.sh"
+    path.write_text(script)
+    bash = shutil.which("bash")
+    assert bash is not None
+    result = subprocess.run(
+        [bash, "--noprofile", "--norc", "-eo", "pipefail", str(path)],
+        env={
+            "PATH": str(bin_dir),
+            "HOME": str(tmp_path),
+            "CALLS_LOG": str(log),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result, log.read_text().splitlines()
+
+
+def nox_steps() -> list[tuple[int, dict[str, Any]]]:
+    """The build job's steps that run a nox session."""
+    _, build = matrix_job()
+    return [(i, s) for i, s in enumerate(build["steps"]) if "nox -s" in s.get("run", "")]
+
+
+def session_run_by(step: dict[str, Any], session: str, tmp_path: Path) -> str:
+    """The nox session a step runs for an entry whose session is `session`."""
+    result, calls = run_step(step["run"], tmp_path, {"SESSION": session})
+    assert result.returncode == 0, result.stderr
+    assert len(calls) == 1 and calls[0].startswith("nox -s "), calls
+    return calls[0].removeprefix("nox -s ")
+
+
+def build_and_test_steps(tmp_path: Path) -> tuple[int, int]:
+    """Indices of the build job's step running the build session, and of its test session."""
+    ran = {session_run_by(s, "test-3.13", tmp_path): i for i, s in nox_steps()}
+    assert set(ran) == {"build-3.13", "test-3.13"}, ran
+    return ran["build-3.13"], ran["test-3.13"]
+
+
+def cache_save_steps() -> list[tuple[int, dict[str, Any]]]:
+    _, build = matrix_job()
+    return [
+        (i, s)
+        for i, s in enumerate(build["steps"])
+        if s.get("uses", "").startswith("actions/cache/save@") or "docker save" in s.get("run", "")
+    ]
+
+
 def test_the_matrix_is_read_from_invoke_matrix() -> None:
     jobs = workflow()["jobs"]
     _, build = matrix_job()
@@ -121,9 +446,14 @@ def test_each_job_runs_its_entrys_nox_session_on_its_runner() -> None:
         s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")
     )
     assert upload["with"]["path"] == "${{ matrix.zip }}"
-    assert upload["with"]["name"] == "${{ matrix.artifact }}"
+    # the artifact is named after the entry's own artifact name (and whether it is published)
+    for published in (True, False):
+        e = entry(publish=published)
+        assert render(upload["with"]["name"], context(matrix=e)).endswith(e["artifact"])
     assert upload["with"]["if-no-files-found"] == "error"
-    cache = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/cache@"))
+    cache = next(
+        s for s in build["steps"] if s.get("uses", "").startswith("actions/cache/restore@")
+    )
     assert cache["with"]["path"] == "~/.cache/gdal-lambda"
     assert "hashFiles('matrix.toml')" in cache["with"]["key"]
 
@@ -151,14 +481,8 @@ def test_publish_only_on_a_tag_under_an_oidc_role() -> None:
     wf = workflow()
     assert wf["on"]["push"] == {"tags": ["v*"]}
     assert wf["permissions"] == {"contents": "read"}
-    publish = [
-        j
-        for j in wf["jobs"].values()
-        if any("invoke publish" in s.get("run", "") for s in j["steps"])
-    ]
-    assert len(publish) == 1
-    job = publish[0]
-    assert job["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    job = publish_job()
+    assert job["if"] == "github.event_name == 'push' && startsWith(github.ref, 'refs/tags/v')"
     assert matrix_job()[0] in job["needs"]
     assert job["permissions"]["id-token"] == "write"
     creds = next(
@@ -175,14 +499,16 @@ def test_publish_only_on_a_tag_under_an_oidc_role() -> None:
     download = next(
         s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@")
     )
-    assert download["with"] == {"path": "dist", "merge-multiple": True}
+    assert download["with"] == {"pattern": "publish-*", "path": "dist", "merge-multiple": True}
 
 
-def test_docker_images_are_restored_before_the_session_and_saved_after() -> None:
+def test_docker_images_are_restored_before_the_session_and_saved_after(tmp_path: Path) -> None:
     _, build = matrix_job()
     steps = build["steps"]
-    nox_at = next(i for i, s in enumerate(steps) if "nox -s" in s.get("run", ""))
-    assert steps[nox_at]["env"]["GDAL_LAMBDA_CACHE_FROM"] == "1"
+    nox_at, test_at = build_and_test_steps(tmp_path)
+    # both sessions build, the test session from the images the build session made
+    for i in (nox_at, test_at):
+        assert steps[i]["env"]["GDAL_LAMBDA_CACHE_FROM"] == "1"
 
     def at(prefix: str, kind: str) -> tuple[int, dict[str, Any]]:
         found = [
@@ -199,7 +525,7 @@ def test_docker_images_are_restored_before_the_session_and_saved_after() -> None
     for kind in ("gdal", "python"):
         restore_i, restore = at("actions/cache/restore@", kind)
         save_i, save = at("actions/cache/save@", kind)
-        assert restore_i < load_at < nox_at < save_at < save_i
+        assert restore_i < load_at < nox_at < save_at < save_i < test_at
         assert restore["with"]["restore-keys"] == f"${{{{ matrix.{kind}_cache }}}}/"
         assert (restore["with"]["key"], restore["with"]["path"]) == (
             save["with"]["key"],
@@ -224,3 +550,185 @@ def test_a_weekly_dry_run_keeps_the_caches_from_eviction() -> None:
     assert len(crons) == 1
     day_of_week = crons[0].split()[4]
     assert day_of_week != "*" and "," not in day_of_week, "once a week, at most 7 days apart"
+
+
+def test_the_matrix_marks_each_entry_published_or_checked_only() -> None:
+    # the workflow reads `publish` of every entry: true for the release target's entries
+    found = entries()
+    assert all(isinstance(e.get("publish"), bool) for e in found), found
+    published = {e["target"] for e in found if e["publish"]}
+    checked = {e["target"] for e in found if not e["publish"]}
+    assert len(published) == 1 and checked and not published & checked, (published, checked)
+
+
+def test_every_build_session_exists_in_noxfile(tmp_path: Path) -> None:
+    # the build step derives the build session from the entry's test session; it must exist
+    sessions = nox_sessions()
+    build_at, _ = build_and_test_steps(tmp_path)
+    step = matrix_job()[1]["steps"][build_at]
+    for session in sorted({e["session"] for e in entries()}):
+        built = session_run_by(step, session, tmp_path)
+        assert built == "build-" + session.removeprefix("test-"), (session, built)
+        assert built in sessions, (built, sorted(sessions))
+    # a session that is not test-...: the step fails instead of running something else
+    result, calls = run_step(step["run"], tmp_path, {"SESSION": "lint"})
+    assert result.returncode != 0 and calls == [], (result, calls)
+
+
+def test_publish_runs_only_on_a_push_of_a_v_tag() -> None:
+    job = publish_job()
+    cases = {
+        ("push", "refs/tags/v2026.11.0"): True,
+        ("workflow_dispatch", "refs/tags/v2026.11.0"): False,
+        ("schedule", "refs/heads/main"): False,
+        ("workflow_dispatch", "refs/heads/main"): False,
+        ("push", "refs/heads/main"): False,
+        ("push", "refs/tags/nightly"): False,
+    }
+    for (event, ref), wanted in cases.items():
+        assert condition(job["if"], context(event=event, ref=ref)) is wanted, (event, ref)
+    # and never after a failed build, lint or plan
+    assert not condition(job["if"], context(ref="refs/tags/v1", status="failure"))
+
+
+def test_no_cache_is_saved_from_a_tag_run() -> None:
+    saves = cache_save_steps()
+    assert len([s for _, s in saves if "uses" in s]) >= 3, "GDAL, Python and source caches"
+    for _, step in saves:
+        for event in ("push", "workflow_dispatch"):
+            tag = context(event=event, ref="refs/tags/v2026.11.0", matrix=entry())
+            assert not condition(step.get("if"), tag), (event, step)
+        for event in ("schedule", "workflow_dispatch", "push"):
+            branch = context(event=event, ref="refs/heads/main", matrix=entry())
+            assert condition(step.get("if"), branch), (event, step)
+    # actions/cache saves in its post step, unconditionally: restore and save are separate
+    for job in workflow()["jobs"].values():
+        for step in job["steps"]:
+            assert not step.get("uses", "").startswith("actions/cache@"), step
+
+
+def test_only_published_entries_save_docker_caches() -> None:
+    # the floor's Docker caches fill most of the repository's 10 GB: the checked-only
+    # entries' would evict them
+    docker = [
+        s
+        for _, s in cache_save_steps()
+        if "docker save" in s.get("run", "") or "_cache }}" in s["with"]["key"]
+    ]
+    assert len(docker) == 3, "docker save, the GDAL and the Python cache"
+    for step in docker:
+        checked = context(ref="refs/heads/main", matrix=entry(publish=False, target="al2023"))
+        assert not condition(step.get("if"), checked), step
+        assert condition(step.get("if"), context(ref="refs/heads/main", matrix=entry())), step
+
+
+def test_caches_are_saved_after_the_build_session_before_the_tests(tmp_path: Path) -> None:
+    _, build = matrix_job()
+    build_at, test_at = build_and_test_steps(tmp_path)
+    saves = cache_save_steps()
+    assert saves
+    for i, step in saves:
+        assert build_at < i < test_at, (build_at, i, test_at, step)
+    # the zip uploaded is one whose tests passed
+    uploads = [
+        i
+        for i, s in enumerate(build["steps"])
+        if s.get("uses", "").startswith("actions/upload-artifact@")
+    ]
+    assert uploads and all(i > test_at for i in uploads)
+
+
+def test_every_artifact_upload_overwrites() -> None:
+    # a re-run uploads again under the same name: without overwrite it fails with 409
+    uploads = [
+        s
+        for job in workflow()["jobs"].values()
+        for s in job["steps"]
+        if s.get("uses", "").startswith("actions/upload-artifact@")
+    ]
+    assert len(uploads) >= 2, "the zips and the layer manifest"
+    for step in uploads:
+        assert step["with"].get("overwrite") is True, step
+
+
+def test_publish_publishes_only_the_entries_marked_publish(tmp_path: Path) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    job = publish_job()
+    floor = entry()
+    floor_arm = entry(
+        arch="arm64",
+        session="test-3.13-arm64",
+        zip="dist/gdal3.13-py3.13-geo-arm64.zip",
+        layer="gdal313-py313-geo-arm64",
+        artifact="gdal3.13-py3.13-geo-arm64",
+        runner="ubuntu-24.04-arm",
+    )
+    checked = entry(
+        target="al2023",
+        python="3.12",
+        zip="dist/gdal3.13-py3.12-geo-al2023.zip",
+        layer="gdal313-py312-geo",
+        artifact="gdal3.13-py3.12-geo-al2023",
+        publish=False,
+    )
+    # only the published entries' artifacts are downloaded
+    _, build = matrix_job()
+    upload = next(
+        s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")
+    )
+    download = next(
+        s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@")
+    )
+    pattern = download["with"]["pattern"]
+    for e in (floor, floor_arm, checked):
+        name = render(upload["with"]["name"], context(matrix=e))
+        assert fnmatch.fnmatchcase(name, pattern) is e["publish"], (name, pattern)
+    # and only they are published
+    script = next(s["run"] for s in job["steps"] if "invoke publish" in s.get("run", ""))
+    matrix = json.dumps({"include": [floor, checked, floor_arm]})
+    result, calls = run_step(
+        script, tmp_path, {"MATRIX": matrix, "PUBLIC": "true"}, fakes=("invoke",)
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(calls) == 2, calls
+    for call, e in zip(calls, (floor, floor_arm), strict=True):
+        assert call.startswith("invoke publish "), call
+        for option in ("--gdal", "--python", "--arch", "--target", "--zip"):
+            field = {"--gdal": "line"}.get(option, option.removeprefix("--"))
+            assert f"{option} {e[field]} " in f"{call} ", (option, call)
+        assert call.endswith(" --public"), call
+    # a matrix with nothing to publish is an error, not a release of nothing
+    nothing = json.dumps({"include": [checked]})
+    result, calls = run_step(script, tmp_path, {"MATRIX": nothing, "PUBLIC": ""}, ("invoke",))
+    assert result.returncode != 0 and calls == [], (result, calls)
+
+
+def test_a_checked_only_entry_is_reported_and_cannot_block_publishing(tmp_path: Path) -> None:
+    _, build = matrix_job()
+    coe = build["continue-on-error"]
+    assert isinstance(coe, str) and "matrix.publish" in coe, coe
+    # a checked-only job's failure counts as passed for `needs`; a published entry's does not
+    assert _truthy(render(coe, context(matrix=entry(publish=False))))
+    assert not _truthy(render(coe, context(matrix=entry(publish=True))))
+    assert "checked only" in render(build["name"], context(matrix=entry(publish=False)))
+    assert "checked only" not in render(build["name"], context(matrix=entry(publish=True)))
+    # a step writes the checked-only entry's result to the job summary, failed or passed
+    reports = [s for s in build["steps"] if "GITHUB_STEP_SUMMARY" in s.get("run", "")]
+    assert len(reports) == 1, reports
+    report = reports[0]
+    for status in ("success", "failure"):
+        checked = context(matrix=entry(publish=False, target="al2023"), status=status)
+        assert condition(report.get("if"), checked), status
+        published = context(matrix=entry(publish=True), status=status)
+        assert not condition(report.get("if"), published), status
+        summary = tmp_path / f"summary-{status}.md"
+        env = {k: _text(render(v, checked)) for k, v in report.get("env", {}).items()}
+        result, _ = run_step(
+            report["run"], tmp_path, {**env, "GITHUB_STEP_SUMMARY": str(summary)}, fakes=()
+        )
+        assert result.returncode == 0, result.stderr
+        line = summary.read_text()
+        assert "gdal313-py313-geo" in line and "al2023" in line, line
+        assert ("passed" in line) is (status == "success"), line
+        assert ("failed" in line) is (status == "failure"), line

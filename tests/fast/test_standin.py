@@ -70,18 +70,26 @@ def invoke(*args: str, env: dict[str, str], user: str | None = None) -> list[str
 
 
 def _matrix(
-    tmp: Path, *, suite: str = "bullseye", mirror: str | None = None, tag: str = ""
+    tmp: Path,
+    *,
+    suite: str = "bullseye",
+    mirror: str | None = None,
+    tag: str = "",
+    registry: str = "",
 ) -> Path:
-    """A copy of the shipped matrix with debian11's suite, Python mirror or image tag changed."""
+    """A copy of the shipped matrix with debian11's suite, CPython 3.13's mirror, image tag or
+    x86_64 registry base changed."""
     text = (ROOT / "matrix.toml").read_text()
     start = text.index("[targets.debian11]")
     end = text.index("\n[", start + 1)
     block = text[start:end].replace('standin_suite = "bullseye"', f'standin_suite = "{suite}"')
     if tag:
         block = block.replace("gdal-lambda-standin:debian11", tag)
+    if registry:
+        block = re.sub(r'x86_64 = "debian@sha256:[0-9a-f]+"', f'x86_64 = "{registry}"', block)
     text = text[:start] + block + text[end:]
     if mirror is not None:
-        start = text.index("[[sources.python]]")
+        start = text.index('[[sources.python]]\nversion = "3.13.15"')
         end = text.index("\n[", start + 1)
         mirrors = re.sub(r'url = "[^"]+"', f'url = "{mirror}"', text[start:end])
         text = text[:start] + mirrors + text[end:]
@@ -98,9 +106,11 @@ def _started(tools: Path) -> str:
 
 def test_without_debootstrap(tools: Path) -> None:
     (tools / "bin" / "debootstrap").unlink()
-    [line] = invoke("build.standin", "--target", "debian11", env=_env(tools))
+    [line] = invoke(
+        "build.standin", "--target", "debian11", "--via", "debootstrap", env=_env(tools)
+    )
     assert line == (
-        "error: making a stand-in needs debootstrap, which is not on PATH; "
+        "error: making a stand-in with debootstrap needs debootstrap, which is not on PATH; "
         "on Debian: apt-get install -y debootstrap docker.io"
     )
     assert _started(tools) == ""
@@ -109,7 +119,7 @@ def test_without_debootstrap(tools: Path) -> None:
 def test_an_unknown_suite(tools: Path) -> None:
     matrix = _matrix(tools, suite="hamm-and-eggs")
     env = _env(tools, GDAL_LAMBDA_MATRIX=str(matrix))
-    [line] = invoke("build.standin", "--target", "debian11", env=env)
+    [line] = invoke("build.standin", "--target", "debian11", "--via", "debootstrap", env=env)
     assert line.startswith(
         "error: target debian11: debootstrap does not know the suite 'hamm-and-eggs' "
         f"(its suites are the files in {env['DEBOOTSTRAP_DIR']}/scripts)"
@@ -121,12 +131,45 @@ def test_without_root(tools: Path) -> None:
     """As root (CI, this machine) the task runs as nobody; as anyone else, as that user."""
     user = "nobody" if os.geteuid() == 0 else None
     env = _env(tools, HOME=str(tools))
-    [line] = invoke("build.standin", "--target", "debian11", "--force", env=env, user=user)
+    words = ("build.standin", "--target", "debian11", "--via", "debootstrap", "--force")
+    [line] = invoke(*words, env=env, user=user)
     assert line == (
-        "error: making a stand-in runs debootstrap, which needs root: "
-        "run `sudo invoke build.standin --target debian11`"
+        "error: the debootstrap route needs root (run the same command as root), "
+        "or take the registry route where Docker Hub is in reach (--via registry)"
     )
     assert _started(tools) == ""
+
+
+def test_an_unknown_route(tools: Path) -> None:
+    [line] = invoke("build.standin", "--target", "debian11", "--via", "ftp", env=_env(tools))
+    assert line == (
+        "error: unknown stand-in route 'ftp': use registry (Docker Hub's pinned image) or "
+        "debootstrap (no registry; needs root)"
+    )
+    assert _started(tools) == ""
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="the pull is the Docker engine's")
+def test_a_registry_that_cannot_be_reached(tools: Path, tmp_path: Path) -> None:
+    """The registry route where no registry answers: one line naming the pinned image and the
+    debootstrap route; no image tagged."""
+    pinned = "127.0.0.1:9/debian@sha256:" + "0" * 64
+    tag = f"gdal-lambda-standin-test:{os.getpid()}"
+    matrix = _matrix(tmp_path, registry=pinned, tag=tag)
+    env = {**_env(tools, GDAL_LAMBDA_MATRIX=str(matrix)), "PATH": os.environ["PATH"]}
+    [line] = invoke("build.standin", "--target", "debian11", "--python", "3.13", env=env)
+    assert line.startswith(f"error: cannot pull {pinned} (")
+    assert line.endswith(
+        "where no registry is in reach, make the stand-in with debootstrap instead "
+        "(--via debootstrap, as root)"
+    )
+    inspected = subprocess.run(["docker", "image", "inspect", tag], capture_output=True)
+    assert inspected.returncode != 0
+
+
+def test_a_python_the_target_lacks(tools: Path) -> None:
+    [line] = invoke("build.standin", "--target", "debian11", "--python", "2.7", env=_env(tools))
+    assert line.startswith("error: Python 2.7 is not available on target debian11: use one of ")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the source is fetched after the root check")
@@ -146,9 +189,11 @@ def test_a_python_source_that_fails_verification(tools: Path, tmp_path: Path) ->
             GDAL_LAMBDA_MATRIX=str(_matrix(tmp_path, mirror=url, tag=tag)),
             GDAL_LAMBDA_CACHE=str(cache),
         )
-        [line] = invoke("build.standin", "--target", "debian11", "--force", env=env)
+        words = ("build.standin", "--target", "debian11", "--python", "3.13", "--force")
+        [line] = invoke(*words, "--via", "debootstrap", env=env)
     assert line.startswith(
-        f"error: no verified CPython 3.13.15 source for stand-in {tag}, nothing was made: "
+        "error: no verified CPython 3.13.15 source for the stand-ins of debian11, "
+        "nothing was made: "
         f"sha256 mismatch for {url}: expected 1e66a7945a48390ee4c2a4268a0e4185884059a1"
     )
     assert hashlib.sha256(tampered).hexdigest() in line

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from shipped import shipped_matrix
 
 from gdal_lambda import naming, project, versions
 from gdal_lambda.errors import GdalLambdaError
@@ -52,9 +54,10 @@ def test_only_the_debian_gdal_repack_declares_missing_files(matrix: versions.Mat
 
 
 def test_targets(matrix: versions.Matrix) -> None:
-    assert matrix.default_target == "al2023" == naming.DEFAULT_TARGET
+    assert matrix.default_target == "debian11" == naming.DEFAULT_TARGET
+    assert matrix.checked_targets == ("al2023",)
     assert set(matrix.targets) == {"al2023", "debian11", "debian12", "debian13"}
-    al = matrix.target()
+    al = matrix.target("al2023")
     assert al.gdal_base == "public.ecr.aws/lambda/provided:al2023.2025.12.08.23"
     assert al.python_image("3.12") == "public.ecr.aws/lambda/python:3.12.2025.04.28.11"
     assert al.pythons == ("3.12", "3.13", "3.14")
@@ -65,16 +68,29 @@ def test_targets(matrix: versions.Matrix) -> None:
         assert path[-1] == "/opt/lib", "layers come after the system library directories"
 
 
-def test_only_the_floor_stand_in_compiles_its_python(matrix: versions.Matrix) -> None:
-    """debian11 is shaped like Lambda's python3.13 image: CPython from a pinned source in
-    /var/lang, first on LD_LIBRARY_PATH, system directories before /var/task and /opt/lib."""
+def test_only_the_floor_stand_in_compiles_its_python() -> None:
+    """debian11 is shaped like Lambda's python3.x images: for every Python the release
+    publishes, CPython from a pinned source in /var/lang of its own stand-in, first on
+    LD_LIBRARY_PATH, system directories before /var/task and /opt/lib."""
+    matrix = shipped_matrix()
     floor = matrix.target("debian11")
-    assert (floor.standin_suite, floor.glibc, floor.pythons) == ("bullseye", "2.31", ("3.13",))
-    assert floor.standin_python is not None and floor.standin_python.version == "3.13.15"
-    assert floor.standin_python.version.startswith(floor.pythons[0] + ".")
-    urls = [m.url for m in floor.standin_python.mirrors]
-    assert urls[0].startswith("https://www.python.org/ftp/python/3.13.15/")
-    assert "deb.debian.org" in urls[-1]
+    assert (floor.standin_suite, floor.glibc) == ("bullseye", "2.31")
+    assert floor.pythons == matrix.target("al2023").pythons == ("3.12", "3.13", "3.14")
+    for python in floor.pythons:
+        source = floor.standin_python(python)
+        assert source is not None and source.version.startswith(python + ".")
+        urls = [m.url for m in source.mirrors]
+        assert urls[0].startswith(f"https://www.python.org/ftp/python/{source.version}/")
+        assert floor.python_image(python) == f"gdal-lambda-standin:debian11-py{python}"
+        assert floor.runtime_image(python) == floor.python_image(python)
+    assert "deb.debian.org" in floor.standin_pythons["3.13"].mirrors[-1].url
+    assert floor.gdal_image() == "gdal-lambda-standin:debian11"
+    assert list(floor.standin_images("arm64").items()) == [
+        ("gdal-lambda-standin:debian11-arm64", None),
+        ("gdal-lambda-standin:debian11-py3.12-arm64", "3.12"),
+        ("gdal-lambda-standin:debian11-py3.13-arm64", "3.13"),
+        ("gdal-lambda-standin:debian11-py3.14-arm64", "3.14"),
+    ]
     assert floor.library_path(matrix.architecture("x86_64")) == (
         "/var/lang/lib", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/var/runtime",
         "/var/runtime/lib", "/var/task", "/var/task/lib", "/opt/lib",
@@ -83,8 +99,30 @@ def test_only_the_floor_stand_in_compiles_its_python(matrix: versions.Matrix) ->
         "/var/lang/lib", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/var/runtime",
         "/var/runtime/lib", "/var/task", "/var/task/lib", "/opt/lib",
     )  # fmt: skip
-    others = {n for n, t in matrix.targets.items() if t.standin_python is not None} - {"debian11"}
+    others = {n for n, t in matrix.targets.items() if t.standin_pythons} - {"debian11"}
     assert others == set()
+    # Every stand-in has its registry route: Docker Hub's image, pinned per architecture.
+    for target in matrix.targets.values():
+        if target.is_standin:
+            assert set(target.registry_base) == set(matrix.architectures), target.name
+            assert all(
+                re.fullmatch(r"debian@sha256:[0-9a-f]{64}", ref)
+                for ref in target.registry_base.values()
+            )
+
+
+def test_the_ci_overlay_narrows_the_floor_to_the_python_it_can_reach() -> None:
+    overlay = versions.project_root() / ".ci" / "reachable-pins.toml"
+    floor = versions.load_matrix(overlay=overlay).target("debian11")
+    assert floor.pythons == ("3.13",)
+    assert floor.standin_python("3.13") is not None
+
+
+def test_an_overlay_sets_only_a_targets_pythons(tmp_path: Path) -> None:
+    overlay = tmp_path / "overlay.toml"
+    overlay.write_text('[targets.debian11]\nglibc = "2.17"\n')
+    with pytest.raises(GdalLambdaError, match=r"only pythons of \[targets.debian11\], not glibc"):
+        versions.load_matrix(overlay=overlay)
 
 
 def test_unknown_line_lists_known_ones(matrix: versions.Matrix) -> None:
@@ -103,7 +141,7 @@ def test_target_from_environment(matrix: versions.Matrix, monkeypatch) -> None:
     with pytest.raises(GdalLambdaError, match="unknown target 'centos7'"):
         Variant.resolve(matrix, line="3.13", env={"GDAL_LAMBDA_TARGET": "centos7"})
     monkeypatch.setenv("GDAL_LAMBDA_TARGET", "debian13")
-    assert matrix.target().name == "al2023", "Matrix.target does not read the environment"
+    assert matrix.target().name == "debian11", "Matrix.target does not read the environment"
 
 
 def test_retired_lines_say_why(matrix: versions.Matrix) -> None:
@@ -169,8 +207,12 @@ def test_drivers_are_data(matrix: versions.Matrix) -> None:
         ),
         ('default_target = "nope"\n', "default_target 'nope' is not a target"),
         (
-            '[targets.t]\nstandin_suite = "bullseye"\nstandin_python = "3.99.1"\n',
+            '[targets.t]\nstandin_suite = "bullseye"\nstandin_python = { "3.99" = "3.99.1" }\n',
             "targets.t names standin_python 3.99.1, which has no \\[\\[sources.python\\]\\]",
+        ),
+        (
+            '[targets.t]\nstandin_suite = "bullseye"\nstandin_python = "3.99.1"\n',
+            "targets.t: standin_python must map each Python to a CPython version",
         ),
         (
             '[targets.t]\nstandin_python = "3.99.1"\n',
@@ -210,7 +252,7 @@ def test_seed_formats_follow_the_lines_gdal(matrix: versions.Matrix) -> None:
 def test_the_floor_must_satisfy_al2023(matrix: versions.Matrix) -> None:
     floor = matrix.target("debian11")
     assert floor.must_satisfy == ("al2023",)
-    assert floor.standin_python is not None and floor.ld_library_path[0] == "/var/lang/lib"
+    assert floor.standin_pythons and floor.ld_library_path[0] == "/var/lang/lib"
 
 
 def test_must_satisfy_names_known_targets(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import docker
@@ -82,6 +83,25 @@ def sh(cli: docker.DockerClient, image: str, script: str, **kwargs: object) -> s
     if code != 0:
         pytest.fail(f"exit {code} in {image}:\n{out[-3000:]}")
     return out
+
+
+def copy_out(cli: docker.DockerClient, image: str, path: str, dest: Path) -> Path:
+    """``path`` of ``image``, copied to ``dest`` on the host through the engine's archive API:
+    no tool inside the image is needed (Lambda's AL2023 images have no find, which or file)."""
+    container = cli.containers.create(image, command=["true"])
+    try:
+        stream, _ = container.get_archive(path)
+        archive = dest.with_suffix(".tar")
+        with archive.open("wb") as out:
+            for chunk in stream:
+                out.write(chunk)
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="tar")
+        archive.unlink()
+    finally:
+        container.remove(force=True)
+    return dest / Path(path).name
 
 
 def make_cog(cli: docker.DockerClient, gdal_image: str, where: Path) -> Path:

@@ -1,0 +1,74 @@
+"""The two routes to a stand-in give the same image: FROM Docker Hub's digest-pinned Debian (the
+registry route: no root, no debootstrap) and FROM debootstrap's root file system.
+
+A real registry (Debian's docker-registry on loopback) stands in for Docker Hub: the root image
+the debootstrap route made is pushed there, the matrix pins it by the digest the registry gives,
+and `invoke build.standin --via registry` builds from the pulled image. Every step of
+docker/standin/Dockerfile is then the same step on the same parent, so the stand-ins it tags
+must be the very images the debootstrap route made (same IDs), and pass the same checks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import pytest
+
+from gdal_lambda.variant import Variant
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fast"))
+from publish_support import registry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_registry_route_builds_the_same_stand_ins(
+    cli: docker.DockerClient, variant: Variant, tmp_path: Path
+) -> None:
+    target = variant.target
+    if not target.is_standin or variant.arch != "x86_64":
+        pytest.skip("stand-in targets on x86_64 only")
+    root = f"gdal-lambda-standin-root:{target.standin_suite}"
+    if not cli.images.list(name=root):
+        pytest.skip(f"{root} was not made here (the stand-ins came another way)")
+    mine = f"gdal-lambda-standin-route-{os.getpid()}"
+    with registry(tmp_path / "registry") as running:
+        pushed = f"{running.host}/debian"
+        cli.images.get(root).tag(pushed, target.standin_suite)
+        try:
+            cli.images.push(pushed, tag=target.standin_suite)
+            digests = cli.images.get(f"{pushed}:{target.standin_suite}").attrs["RepoDigests"]
+            [pinned] = [d for d in digests if d.startswith(pushed + "@")]
+            cli.images.remove(f"{pushed}:{target.standin_suite}")
+            text = (ROOT / "matrix.toml").read_text()
+            start = text.index(f"[targets.{target.name}]")
+            end = text.index("\n[", start + 1)
+            block = re.sub(
+                r'x86_64 = "debian@sha256:[0-9a-f]+"', f'x86_64 = "{pinned}"', text[start:end]
+            )
+            block = block.replace("gdal-lambda-standin:", f"{mine}:")
+            matrix = tmp_path / "matrix.toml"
+            matrix.write_text(text[:start] + block + text[end:])
+            made = subprocess.run(
+                [sys.executable, "-m", "invoke", "build.standin", "--target", target.name,
+                 "--python", variant.python, "--via", "registry"],
+                cwd=ROOT, env={**os.environ, "GDAL_LAMBDA_MATRIX": str(matrix)},
+                capture_output=True, text=True, timeout=1800, check=False,
+            )  # fmt: skip
+            assert made.returncode == 0, made.stdout[-3000:] + made.stderr
+            assert f"FROM {pinned}" in made.stdout
+            for image in (variant.gdal_base, variant.python_base):
+                routed = image.replace("gdal-lambda-standin:", f"{mine}:")
+                assert cli.images.get(routed).id == cli.images.get(image).id, image
+        finally:
+            for image in cli.images.list(name=mine):
+                for tag in image.tags:
+                    cli.images.remove(tag, noprune=True)
+            for leftover in cli.images.list(name=pushed):
+                for tag in leftover.tags:
+                    cli.images.remove(tag, noprune=True)
