@@ -232,6 +232,10 @@ def test_a_repeatable_option_shows_its_value_in_help() -> None:
     assert re.search(r"^\s+--account\s+ID\b", result.stdout, re.M), result.stdout
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_says_what_was_in_flight_and_a_rerun_finishes(
     aws: dict[str, str], proxy: FaultProxy, layer_zip: Path, tmp_path: Path
 ) -> None:
@@ -253,6 +257,10 @@ def test_ctrl_c_says_what_was_in_flight_and_a_rerun_finishes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that starts a job in the background leaves SIGINT ignored, and a child
+        # inherits that: Python then installs no KeyboardInterrupt handler and the publish
+        # runs to its end. The child gets default SIGINT handling, as at a terminal.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 60
