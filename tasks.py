@@ -29,7 +29,7 @@ from gdal_lambda import images, layer, local, locks, readme, release, sources, v
 from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
-from gdal_lambda.errors import GdalLambdaError, MissingArtifact
+from gdal_lambda.errors import GdalLambdaError, Kind, MissingArtifact
 from gdal_lambda.variant import (
     DEFAULT_RECIPE,
     DEFAULT_REPOSITORY,
@@ -56,23 +56,27 @@ def command_for(missing: MissingArtifact) -> str:
     arch = [] if v.arch == DEFAULT_ARCH else ["--arch", v.arch]
     line = v.line.name
     words: list[str]
-    if missing.kind == "standin" or (missing.kind == "runtime" and v.target.is_standin):
+    try:
+        kind = Kind(missing.kind)
+    except ValueError:
+        raise ValueError(f"no command makes a {missing.kind!r}") from None
+    if kind is Kind.STANDIN or (kind is Kind.RUNTIME and v.target.is_standin):
         py = ["--python", v.python] if v.target.standin_python(v.python) else []
         words = ["invoke", "build.standin", "--target", v.target.name, *py, *arch]
-    elif missing.kind == "runtime":
+    elif kind is Kind.RUNTIME:
         words = ["docker", "pull", "--platform", v.platform, v.runtime_image]
-    elif missing.kind == "gdal":
+    elif kind is Kind.GDAL:
         words = ["invoke", "build.gdal", "--version", line, *target, *arch, *repo]
-    elif missing.kind == "python":
+    elif kind is Kind.PYTHON:
         words = ["invoke", "build.python", "--gdal", line, *python, *target, *arch, *repo]
-    elif missing.kind == "layer":
+    elif kind is Kind.LAYER:
         words = ["invoke", "build.layer", "--gdal", line, *python, *recipe, *target, *arch, *repo]
-    elif missing.kind == "layer-zip":
+    elif kind is Kind.LAYER_ZIP:
         words = ["invoke", "layer", "--gdal", line, *python, *recipe, *target, *arch, *repo]
-    elif missing.kind == "package":
+    elif kind is Kind.PACKAGE:
         words = ["invoke", "package", "--src", "<folder>", "--gdal", line, *python, *target, *arch]
     else:
-        raise ValueError(f"no command makes a {missing.kind!r}")
+        raise ValueError(f"no command makes a {kind!r}")
     return " ".join(words)
 
 

@@ -7,6 +7,7 @@ The library never spells a command line: an artifact that is missing is raised a
 
 from __future__ import annotations
 
+import enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,14 +18,26 @@ class GdalLambdaError(Exception):
     """A failure caused by input or environment, reported as one clear line (no traceback)."""
 
 
+class Kind(enum.StrEnum):
+    """What is missing, by the step that makes it: ``tasks.command_for`` has a command for each."""
+
+    STANDIN = "standin"  # a stand-in base image (invoke build.standin)
+    GDAL = "gdal"  # the GDAL image
+    PYTHON = "python"  # the Python image
+    LAYER = "layer"  # the layer image
+    LAYER_ZIP = "layer-zip"  # a layer zip in dist/
+    PACKAGE = "package"  # a function package zip
+    RUNTIME = "runtime"  # the clean runtime image (a stand-in, or pulled)
+
+
 class MissingArtifact(GdalLambdaError):
     """Something a step needs has not been built yet.
 
-    ``kind`` says which step makes it: ``"standin"``, ``"gdal"``, ``"python"``, ``"layer"`` (an
-    image) or ``"layer-zip"`` (a zip in dist/). ``what`` is the image reference or file path.
+    ``kind`` says which step makes it (:class:`Kind`). ``what`` is the image reference or file
+    path.
     """
 
-    def __init__(self, variant: Variant, kind: str, what: str) -> None:
+    def __init__(self, variant: Variant, kind: Kind, what: str) -> None:
         self.variant = variant
         self.kind = kind
         self.what = what

@@ -22,7 +22,7 @@ import docker.errors
 from . import locks
 from .containers import client, image_exists, labels
 from .emulation import check_runnable, host_architecture
-from .errors import GdalLambdaError, MissingImage
+from .errors import GdalLambdaError, Kind, MissingImage
 from .project import project_root
 from .sources import Fetched, FetchError, fetch, fetch_all
 from .sources import Settings as FetchSettings
@@ -35,7 +35,7 @@ TAIL_LINES = 30
 __all__ = ["client", "image_exists", "labels"]
 
 
-def require(cli: docker.DockerClient, variant: Variant, kind: str, ref: str) -> None:
+def require(cli: docker.DockerClient, variant: Variant, kind: Kind, ref: str) -> None:
     """Raise MissingImage(variant, kind, ref) unless the image exists locally."""
     if not image_exists(cli, ref):
         raise MissingImage(variant, kind, f"image {ref}")
@@ -168,7 +168,7 @@ def _ensure_base(cli: docker.DockerClient, variant: Variant, image: str) -> None
     never pulled) exists for it; say how to make one instead of letting the build try to pull."""
     check_runnable(variant.architecture)
     if variant.target.is_standin:
-        require(cli, variant, "standin", image)
+        require(cli, variant, Kind.STANDIN, image)
     if image_exists(cli, image):
         check_architecture(cli, variant, image)
 
@@ -312,7 +312,7 @@ def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None)
     lock = locks.require(root / "docker" / "python" / "requirements.txt", python, overrides)
     cli = client()
     gdal_ref = variant.gdal_tag
-    require(cli, variant, "gdal", gdal_ref)
+    require(cli, variant, Kind.GDAL, gdal_ref)
     _ensure_base(cli, variant, variant.python_base)
     buildargs = {
         "GDAL_IMAGE": gdal_ref,
@@ -363,7 +363,7 @@ def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) 
     cli = client()
     python_ref = variant.python_tag
     check_runnable(variant.architecture)
-    require(cli, variant, "python", python_ref)
+    require(cli, variant, Kind.PYTHON, python_ref)
     build_constraints = matrix.build_constraints
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-recipe.") as tmp:
         ctx = Path(tmp) / recipe

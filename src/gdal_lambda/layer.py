@@ -24,6 +24,7 @@ from .assembly import (
     zip_tree,
 )
 from .emulation import check_runnable
+from .errors import Kind
 from .images import require
 from .runtime import LAYER_ROOT
 from .variant import Variant
@@ -52,7 +53,7 @@ def build_layer_zip(
     check_runnable(variant.architecture)
     cli = containers.client()
     ref = variant.layer_tag
-    require(cli, variant, "layer", ref)
+    require(cli, variant, Kind.LAYER, ref)
     dest = variant.layer_zip(dist)
     others = [
         dataclasses.replace(variant, target=other, python=other.check_python(None))

@@ -15,7 +15,7 @@ from pathlib import Path
 import docker
 
 from . import containers
-from .errors import GdalLambdaError, MissingZip
+from .errors import GdalLambdaError, Kind, MissingZip
 from .runtime import TASK_ROOT, data_env, run_clean
 from .variant import Variant
 
@@ -121,9 +121,9 @@ def invoke_local(
     """Run ``handler`` from ``package`` (and ``layer_zip`` at /opt) in the variant's clean
     runtime. ``cli`` None: a client made once the inputs are checked."""
     if not package.is_file():
-        raise MissingZip(variant, "package", f"package {package}")
+        raise MissingZip(variant, Kind.PACKAGE, f"package {package}")
     if layer_zip is not None and not layer_zip.is_file():
-        raise MissingZip(variant, "layer-zip", f"layer zip {layer_zip}")
+        raise MissingZip(variant, Kind.LAYER_ZIP, f"layer zip {layer_zip}")
     event = read_event(event_path)
     cli = cli if cli is not None else containers.client()
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-run.") as tmp:

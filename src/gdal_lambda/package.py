@@ -30,7 +30,7 @@ from .assembly import (
     zip_tree,
 )
 from .emulation import check_runnable
-from .errors import GdalLambdaError
+from .errors import GdalLambdaError, Kind
 from .fsutil import atomic_write_text
 from .policy import PUBLIC_PREFIXES
 from .project import project_root
@@ -215,7 +215,7 @@ def build_package(
     cli = containers.client()
     recipe = variant.recipe if with_layer else None
     base = variant.layer_tag if with_layer else variant.python_tag
-    images.require(cli, variant, "layer" if with_layer else "python", base)
+    images.require(cli, variant, Kind.LAYER if with_layer else Kind.PYTHON, base)
 
     requirements = src / "requirements.txt"
     layer_dists: dict[str, str] = {}

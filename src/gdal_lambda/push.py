@@ -30,7 +30,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 
 from . import containers
-from .errors import GdalLambdaError, MissingImage
+from .errors import GdalLambdaError, Kind, MissingImage
 from .variant import Variant
 
 ENV_REGISTRY = "GDAL_LAMBDA_REGISTRY"
@@ -48,7 +48,7 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 @dataclass(frozen=True)
 class Image:
     local: str  # <repo>:<tag>
-    kind: str  # the step that makes it: gdal, python or layer (see errors.MissingArtifact)
+    kind: Kind  # the step that makes it: gdal, python or layer
 
 
 @dataclass
@@ -97,9 +97,9 @@ def remote_ref(registry: str, local: str) -> tuple[str, str]:
 def images_for(variant: Variant) -> list[Image]:
     """The three images of a variant, each with the kind of step that builds it."""
     return [
-        Image(variant.gdal_tag, "gdal"),
-        Image(variant.python_tag, "python"),
-        Image(variant.layer_tag, "layer"),
+        Image(variant.gdal_tag, Kind.GDAL),
+        Image(variant.python_tag, Kind.PYTHON),
+        Image(variant.layer_tag, Kind.LAYER),
     ]
 
 

@@ -9,6 +9,7 @@ import docker
 
 from . import containers
 from .emulation import check_runnable
+from .errors import Kind, MissingImage
 from .variant import Variant
 
 LAYER_ROOT = "/opt"
@@ -98,6 +99,9 @@ def run_clean(
     for where, host in (mounts or {}).items():
         volumes[str(host.resolve())] = {"bind": where, "mode": "ro"}
     check_runnable(variant.architecture)
+    if not containers.image_exists(cli, variant.runtime_image):
+        # containers.create does not pull: name the step that makes (or pulls) it.
+        raise MissingImage(variant, Kind.RUNTIME, f"image {variant.runtime_image}")
     environment = {**lambda_env(variant), **(env or {})}
     ran = containers.run(
         cli,

@@ -7,10 +7,12 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import docker.errors
 import pytest
 from shipped import shipped_matrix
 
-from gdal_lambda.errors import MissingImage, MissingZip
+from gdal_lambda import runtime
+from gdal_lambda.errors import Kind, MissingImage, MissingZip
 from gdal_lambda.variant import Variant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,3 +105,39 @@ def test_the_error_wrapper_spells_the_command(tasks: ModuleType) -> None:
 def test_an_unknown_kind_is_a_bug_not_a_wrong_command(tasks: ModuleType) -> None:
     with pytest.raises(ValueError, match="no command makes a 'wheel'"):
         tasks.command_for(MissingImage(dataclasses.replace(DEFAULT), "wheel", "x"))
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_every_kind_has_its_command(tasks: ModuleType, kind: Kind) -> None:
+    for variant in (DEFAULT, STANDIN, CHECKED, ARM):
+        command = tasks.command_for(MissingImage(variant, kind, "x"))
+        assert command.startswith(("invoke ", "docker pull ")), command
+
+
+class _NoImages:
+    """A docker client that has no image at all (containers.create does not pull)."""
+
+    class images:  # the docker SDK's attribute names
+        @staticmethod
+        def get(ref: str) -> None:
+            raise docker.errors.ImageNotFound(f"No such image: {ref}")
+
+    class containers:
+        @staticmethod
+        def create(ref: str, *args: object, **kwargs: object) -> None:
+            raise docker.errors.ImageNotFound(f"No such image: {ref}")
+
+
+def test_a_missing_runtime_image_names_the_step_that_makes_it(tasks: ModuleType) -> None:
+    from invoke.exceptions import Exit
+
+    @tasks.clean_errors
+    def body() -> None:
+        runtime.run_clean(_NoImages(), CHECKED, ["true"])  # type: ignore[arg-type]
+
+    with pytest.raises(Exit) as raised:
+        body()
+    assert raised.value.message == (
+        f"error: image {CHECKED.runtime_image} does not exist: run `docker pull --platform "
+        f"linux/amd64 {CHECKED.runtime_image}` first"
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from ..errors import GdalLambdaError, MissingZip
+from ..errors import GdalLambdaError, Kind, MissingZip
 from ..limits import LAMBDA_UNZIPPED_LIMIT, fmt_mib
 from ..variant import Variant
 from .aws import new_session
@@ -190,7 +190,7 @@ def zip_facts(layer: Layer) -> ZipFacts:
     path = layer.zip_path
     if not path.is_file():
         if layer.variant is not None:
-            raise MissingZip(layer.variant, "layer-zip", str(path))
+            raise MissingZip(layer.variant, Kind.LAYER_ZIP, str(path))
         raise GdalLambdaError(f"layer zip {path} does not exist")
     try:
         with zipfile.ZipFile(path) as archive:
