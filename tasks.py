@@ -454,15 +454,15 @@ def matrix(
 # publishing (publish, push, layers.*): see gdal_lambda.publish
 # >>> publish tasks
 
-# Every task here names its short flags itself (none): invoke's automatic ones would give `-r`
-# --regions in one task and --recipe in the next.
+# plain_task here too: invoke's automatic short flags would give `-r` --regions in one task and
+# --recipe in the next.
 _AWS_HELP = {
     "regions": "'all' (default: every commercial region the account has enabled) or a list",
     "endpoint_url": "another AWS endpoint for every client (or $GDAL_LAMBDA_ENDPOINT_URL)",
     "jobs": f"regions at a time (default {publishing.DEFAULT_JOBS}, at least 1)",
 }
 _LAYER_HELP = {
-    "gdal": "GDAL line from matrix.toml (3.13, 3.10...)",
+    "gdal": _LINE_HELP,
     "python": "Python version; one of the target's (default: its newest)",
     "target": "al2023 (default) or a stand-in (debian13...): selects the stand-in zip/images",
     "arch": _ARCH_HELP,
@@ -471,7 +471,7 @@ _SCOPE_HELP = {
     "gdal": "GDAL line: with --python, names one layer (gdal313-py312-geo)",
     "python": "Python version (with --gdal)",
     "recipe": "layer recipe (default geo)",
-    "arch": "x86_64 (default) or arm64",
+    "arch": _ARCH_HELP,
     "name": "a layer name prefix instead of --gdal/--python (default: all gdal*-py*-* layers)",
 }
 
@@ -500,6 +500,17 @@ def _aws_settings(
     )
 
 
+def _scope(
+    gdal: str | None, python: str | None, recipe: str | None, arch: str | None, name: str | None
+) -> publishing.Scope:
+    """The layers list and prune look at; the architecture is --arch, else $GDAL_LAMBDA_ARCH,
+    checked against the matrix (like every option, before any request is made)."""
+    architecture = resolve_architecture(versions.load_matrix(), arch, os.environ)
+    return publishing.Scope.of(
+        gdal, python, recipe or DEFAULT_RECIPE, architecture.name, prefix=name
+    )
+
+
 def interrupts(body: Callable[..., Any]) -> Callable[..., Any]:
     """Ctrl-C during a per-region run: what was in flight, what is left, exit status 130."""
 
@@ -513,8 +524,7 @@ def interrupts(body: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@task(
-    auto_shortflags=False,
+@plain_task(
     iterable=["account"],
     help={
         **_LAYER_HELP,
@@ -541,7 +551,7 @@ def interrupts(body: Callable[..., Any]) -> Callable[..., Any]:
 @interrupts
 def publish(
     c: Any,
-    gdal: str,
+    gdal: str | None = None,
     python: str | None = None,
     regions: str = "all",
     recipe: str | None = None,
@@ -564,15 +574,7 @@ def publish(
     retry_mode: str | None = None,
 ) -> None:
     """Publish the layer zip to every region that lacks it; idempotent, parallel, resumable."""
-    variant = Variant.resolve(
-        versions.load_matrix(),
-        line=gdal,
-        python=python,
-        target=target,
-        recipe=recipe,
-        arch=arch,
-        env=os.environ,
-    )
+    variant = resolve(gdal, target=target, python=python, recipe=recipe, arch=arch)
     settings = _aws_settings(endpoint_url, jobs, max_attempts, retry_mode)
     layer_spec = publishing.layer_spec(
         variant,
@@ -593,15 +595,15 @@ def publish(
     )
 
 
-@task(auto_shortflags=False, help={**_SCOPE_HELP, **_AWS_HELP})
+@plain_task(help={**_SCOPE_HELP, **_AWS_HELP})
 @clean_errors
 @interrupts
 def layers_list(
     c: Any,
     gdal: str | None = None,
     python: str | None = None,
-    recipe: str = "geo",
-    arch: str = "x86_64",
+    recipe: str | None = None,
+    arch: str | None = None,
     name: str | None = None,
     regions: str = "all",
     endpoint_url: str | None = None,
@@ -609,14 +611,13 @@ def layers_list(
 ) -> None:
     """Table of region -> latest version and ARN of our layers (reads only)."""
     publishing.list_layers(
-        publishing.Scope.of(gdal, python, recipe, arch, prefix=name),
+        _scope(gdal, python, recipe, arch, name),
         publishing.resolve_regions(regions),
         settings=_aws_settings(endpoint_url, jobs),
     )
 
 
-@task(
-    auto_shortflags=False,
+@plain_task(
     help={
         **_SCOPE_HELP,
         **_AWS_HELP,
@@ -633,8 +634,8 @@ def layers_prune(
     yes: bool = False,
     gdal: str | None = None,
     python: str | None = None,
-    recipe: str = "geo",
-    arch: str = "x86_64",
+    recipe: str | None = None,
+    arch: str | None = None,
     name: str | None = None,
     regions: str = "all",
     manifest: str | None = None,
@@ -643,7 +644,7 @@ def layers_prune(
 ) -> None:
     """Delete layer versions older than the newest --keep in each region; dry run unless --yes."""
     publishing.prune(
-        publishing.Scope.of(gdal, python, recipe, arch, prefix=name),
+        _scope(gdal, python, recipe, arch, name),
         publishing.resolve_regions(regions),
         keep=keep,
         yes=yes,
@@ -652,8 +653,7 @@ def layers_prune(
     )
 
 
-@task(
-    auto_shortflags=False,
+@plain_task(
     help={
         **_LAYER_HELP,
         "repository": "local image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)",
@@ -682,7 +682,7 @@ def push(
 # <<< publish tasks
 
 
-@task(
+@plain_task(
     help={
         "check": "only report missing or stale locks (exit 1 if any); write nothing",
         "overlay": "also lock this matrix overlay's requirement overrides (repeatable)",

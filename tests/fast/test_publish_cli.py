@@ -295,3 +295,19 @@ def test_ctrl_c_says_what_was_in_flight_and_a_rerun_finishes(
     assert again.returncode == 0, again.stderr
     assert sorted(json.loads(manifest.read_text())[NAME]) == sorted(regions)
     assert recorded["us-east-1"] == json.loads(manifest.read_text())[NAME]["us-east-1"]
+
+
+def test_layers_list_takes_the_architecture_from_the_environment(
+    aws: dict[str, str], moto: str
+) -> None:
+    """layers.list and layers.prune once named the x86_64 layer whatever $GDAL_LAMBDA_ARCH said."""
+    env = {**aws, "GDAL_LAMBDA_ENDPOINT_URL": moto, "GDAL_LAMBDA_ARCH": "arm64"}
+    scope = ("--gdal", "3.13", "--python", "3.12", "--regions", "us-east-1")
+
+    listed = invoke("layers.list", *scope, env=env)
+    pruned = invoke("layers.prune", *scope, env=env)
+
+    assert listed.returncode == 0, listed.stderr
+    assert f"latest versions of {NAME}-arm64" in listed.stdout
+    assert pruned.returncode == 0, pruned.stderr
+    assert f"prune {NAME}-arm64" in pruned.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -74,6 +75,21 @@ def test_a_missing_required_option_is_named() -> None:
         "error: --version is required, e.g. --version 3.13"
     )
     assert "--src is required" in _one_error_line(invoke("package", "--gdal", "3.13"))
+    # publish took --gdal as a required positional: invoke's own error, not ours
+    for name in ("publish", "push"):
+        assert _one_error_line(invoke(name)) == "error: --gdal is required, e.g. --gdal 3.13"
+
+
+def test_every_task_is_made_by_the_one_task_decorator() -> None:
+    """No task gets invoke's automatic short flags (`lock` had -c, -o and -i)."""
+    spec = importlib.util.spec_from_file_location("gdal_lambda_tasks", ROOT / "tasks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    names = module.ns.task_names
+    assert "lock" in names and "layers.list" in names
+    automatic = [name for name in names if module.ns[name].auto_shortflags]
+    assert automatic == []
 
 
 def test_no_short_flag_means_two_things() -> None:
