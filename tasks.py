@@ -11,6 +11,7 @@ how commands are spelled: a MissingArtifact from below becomes the command to ru
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -29,7 +30,7 @@ from gdal_lambda import images, layer, local, locks, readme, release, sources, v
 from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
-from gdal_lambda.errors import GdalLambdaError, Kind, MissingArtifact
+from gdal_lambda.errors import GdalLambdaError, Kind, MissingArtifact, MissingImage, UnpullableBase
 from gdal_lambda.variant import (
     DEFAULT_RECIPE,
     DEFAULT_REPOSITORY,
@@ -80,9 +81,20 @@ def command_for(missing: MissingArtifact) -> str:
     return " ".join(words)
 
 
+def on_the_floor(unpullable: UnpullableBase) -> str:
+    """The command that runs the same step on the floor, the matrix's default target (a local
+    stand-in: no registry needed), for the Python asked for where the floor has it."""
+    v = unpullable.variant
+    floor = v.matrix.target(None)
+    python = v.python if v.python in floor.pythons else floor.check_python(None)
+    moved = dataclasses.replace(v, target=floor, python=python)
+    return command_for(MissingImage(moved, unpullable.kind, unpullable.image))
+
+
 def clean_errors(body: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a GdalLambdaError into one line on stderr and exit status 1 (no traceback); a
-    missing artifact says the command that makes it."""
+    missing artifact says the command that makes it, a base image out of reach the command
+    that builds on the floor instead."""
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -91,6 +103,13 @@ def clean_errors(body: Callable[..., Any]) -> Callable[..., Any]:
         except MissingArtifact as exc:
             raise Exit(
                 f"error: {exc.what} does not exist: run `{command_for(exc)}` first", code=1
+            ) from None
+        except UnpullableBase as exc:
+            floor = exc.variant.matrix.default_target
+            raise Exit(
+                f"error: {exc}; build on the floor ({floor}, the default target) instead: "
+                f"`{on_the_floor(exc)}`",
+                code=1,
             ) from None
         except GdalLambdaError as exc:
             raise Exit(f"error: {exc}", code=1) from None

@@ -44,6 +44,20 @@ class MissingArtifact(GdalLambdaError):
         super().__init__(f"{what} does not exist")
 
 
+class UnpullableBase(GdalLambdaError):
+    """A registry target's base image is not here and cannot be pulled (no route to its
+    registry): ``kind`` is the step that needed it, ``image`` the reference, ``reason`` the
+    engine's first line."""
+
+    def __init__(self, variant: Variant, kind: Kind, image: str, reason: str) -> None:
+        self.variant = variant
+        self.kind = kind
+        self.image = image
+        self.reason = reason
+        target = variant.target.name
+        super().__init__(f"the {target} base image {image} cannot be pulled ({reason})")
+
+
 class MissingImage(MissingArtifact):
     """A local Docker image a step needs does not exist."""
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import docker.utils
 
 from . import locks
 from .containers import client, image_exists, labels
 from .emulation import check_runnable, host_architecture
-from .errors import GdalLambdaError, Kind, MissingImage
+from .errors import GdalLambdaError, Kind, MissingImage, UnpullableBase
 from .project import project_root
 from .sources import Fetched, FetchError, fetch, fetch_all
 from .sources import Settings as FetchSettings
@@ -163,12 +164,24 @@ def stream_build(
     return BuildResult(image_id=image_id, tag=tag)
 
 
-def _ensure_base(cli: docker.DockerClient, variant: Variant, image: str) -> None:
+def _ensure_base(
+    cli: docker.DockerClient, variant: Variant, image: str, step: Kind = Kind.GDAL
+) -> None:
     """Before a build: this host can run the variant's architecture, and a stand-in base (local,
-    never pulled) exists for it; say how to make one instead of letting the build try to pull."""
+    never pulled) exists for it; say how to make one instead of letting the build try to pull.
+    A registry base not here is pulled first, so that a registry out of reach is one error
+    (:class:`UnpullableBase`) rather than a failing step in the middle of ``step``'s build."""
     check_runnable(variant.architecture)
     if variant.target.is_standin:
         require(cli, variant, Kind.STANDIN, image)
+    elif not image_exists(cli, image):
+        repository, tag = docker.utils.parse_repository_tag(image)
+        try:
+            cli.images.pull(repository, tag=tag, platform=variant.platform)
+        except docker.errors.DockerException as exc:
+            text = str(getattr(exc, "explanation", None) or exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            raise UnpullableBase(variant, step, image, reason) from None
     if image_exists(cli, image):
         check_architecture(cli, variant, image)
 
@@ -313,7 +326,7 @@ def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None)
     cli = client()
     gdal_ref = variant.gdal_tag
     require(cli, variant, Kind.GDAL, gdal_ref)
-    _ensure_base(cli, variant, variant.python_base)
+    _ensure_base(cli, variant, variant.python_base, Kind.PYTHON)
     buildargs = {
         "GDAL_IMAGE": gdal_ref,
         "PYTHON_BASE": variant.python_base,

@@ -11,7 +11,7 @@ import docker.errors
 import pytest
 from shipped import shipped_matrix
 
-from gdal_lambda import runtime
+from gdal_lambda import images, runtime
 from gdal_lambda.errors import Kind, MissingImage, MissingZip
 from gdal_lambda.variant import Variant
 
@@ -140,4 +140,49 @@ def test_a_missing_runtime_image_names_the_step_that_makes_it(tasks: ModuleType)
     assert raised.value.message == (
         f"error: image {CHECKED.runtime_image} does not exist: run `docker pull --platform "
         f"linux/amd64 {CHECKED.runtime_image}` first"
+    )
+
+
+class _Offline(_NoImages):
+    """No image here, and no route to any registry (what the engine says then)."""
+
+    class images:
+        @staticmethod
+        def get(ref: str) -> None:
+            raise docker.errors.ImageNotFound(f"No such image: {ref}")
+
+        @staticmethod
+        def pull(repository: str, tag: str | None = None, **kwargs: object) -> None:
+            raise docker.errors.APIError(
+                "500 Server Error",
+                explanation='Get "https://public.ecr.aws/v2/": dial tcp: lookup public.ecr.aws '
+                "on 127.0.0.53:53: no such host\nmore",
+            )
+
+
+@pytest.mark.parametrize(
+    ("variant", "step", "command"),
+    [
+        (_variant(target="al2023"), Kind.GDAL, "invoke build.gdal --version 3.13"),
+        (CHECKED, Kind.PYTHON, "invoke build.python --gdal 3.13 --python 3.12"),
+    ],
+)
+def test_an_al2023_base_out_of_reach_is_one_line_naming_the_floor(
+    tasks: ModuleType, variant: Variant, step: Kind, command: str
+) -> None:
+    """Once Step 4 of the docker build failed with the engine's `no such host`."""
+    from invoke.exceptions import Exit
+
+    base = variant.gdal_base if step is Kind.GDAL else variant.python_base
+
+    @tasks.clean_errors
+    def body() -> None:
+        images._ensure_base(_Offline(), variant, base, step)  # type: ignore[arg-type]
+
+    with pytest.raises(Exit) as raised:
+        body()
+    assert raised.value.message == (
+        f"error: the al2023 base image {base} cannot be pulled (Get "
+        '"https://public.ecr.aws/v2/": dial tcp: lookup public.ecr.aws on 127.0.0.53:53: no such '
+        f"host); build on the floor (debian11, the default target) instead: `{command}`"
     )
