@@ -33,13 +33,14 @@ from pathlib import Path
 from . import naming
 from .errors import GdalLambdaError
 from .fsutil import atomic_write_text
-from .versions import ROOT, Matrix, load_matrix
+from .project import project_root
+from .versions import Matrix, load_matrix
 
 INDEX_URL = "https://pypi.org/simple"
 LOCK_DIR = "locks"
 COMMAND = "invoke lock"
 # Overlays whose overrides get locks kept in the repository (CI's overlay).
-KNOWN_OVERLAYS = ROOT / ".ci"
+KNOWN_OVERLAYS = ".ci"  # below the checkout: the overlays whose re-pins get locks too
 # Where the layer recipe's Dockerfile leaves pip's installation reports (see layers/*/Dockerfile).
 REPORT_DIR = "/usr/local/lib/gdal-lambda/layer/reports"
 _HEADER = "# gdal-lambda lock"
@@ -52,8 +53,9 @@ _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 # What is locked
 
 
-def inputs(root: Path = ROOT) -> list[Path]:
+def inputs(root: Path | None = None) -> list[Path]:
     """The Python image's requirements, then every layer recipe's."""
+    root = root if root is not None else project_root()
     found = [root / "docker" / "python" / "requirements.txt"]
     found += sorted((root / "layers").glob("*/requirements.txt"))
     return [path for path in found if path.is_file()]
@@ -122,7 +124,7 @@ class LockSpec:
 
 def _rel(path: Path) -> str:
     try:
-        return path.resolve().relative_to(ROOT).as_posix()
+        return path.resolve().relative_to(project_root()).as_posix()
     except ValueError:
         return str(path)
 
@@ -132,7 +134,7 @@ def _sha(data: bytes) -> str:
 
 
 def specs(
-    matrix: Matrix, overrides: Mapping[str, str] | None = None, root: Path = ROOT
+    matrix: Matrix, overrides: Mapping[str, str] | None = None, root: Path | None = None
 ) -> list[LockSpec]:
     """Every lock the matrix's targets need (for ``overrides``, the overlay's re-pins)."""
     pinned = tuple(sorted((overrides or {}).items()))
@@ -146,7 +148,7 @@ def specs(
 def known_overlays() -> list[Matrix]:
     """The shipped matrix with each overlay in .ci/ that re-pins requirements."""
     out = []
-    for path in sorted(KNOWN_OVERLAYS.glob("*.toml")):
+    for path in sorted((project_root() / KNOWN_OVERLAYS).glob("*.toml")):
         matrix = load_matrix(overlay=path)
         if matrix.requirement_overrides or matrix.build_constraints:
             out.append(matrix)
