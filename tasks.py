@@ -30,6 +30,7 @@ from gdal_lambda import images, layer, local, locks, readme, release, sources, v
 from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
+from gdal_lambda import standin as standins
 from gdal_lambda.errors import GdalLambdaError, Kind, MissingArtifact, MissingImage, UnpullableBase
 from gdal_lambda.variant import (
     DEFAULT_RECIPE,
@@ -249,17 +250,18 @@ def standin(
     registry is in reach, FROM a root file system debootstrap makes (as root); another
     architecture's under QEMU's emulation, which this registers."""
     matrix = versions.load_matrix()
-    picked = matrix.target(_required(target, "--target", "debian11"))
+    picked = matrix.target(_required(target, "--target", matrix.default_target))
     architecture = resolve_architecture(matrix, arch, os.environ)
     python = python if python is not None else os.environ.get(ENV_PYTHON) or None
     settings = sources.Settings.from_env(os.environ)
-    made = images.make_standin(
+    made = standins.make_standin(
         picked,
         architecture,
         python=python,
         via=via or os.environ.get(ENV_STANDIN_VIA) or "registry",
         force=force,
         fetch_settings=settings,
+        env=os.environ,
     )
     print(f"stand-ins: {', '.join(made)}")
 

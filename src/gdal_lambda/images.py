@@ -1,4 +1,4 @@
-"""Docker images: tags, build contexts, builds through the docker SDK, stand-in base images."""
+"""Docker images: tags, build contexts, builds through the docker SDK (stand-ins: .standin)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import dataclasses
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,10 +24,10 @@ from .containers import client, image_exists, labels
 from .emulation import check_runnable, host_architecture
 from .errors import GdalLambdaError, Kind, MissingImage, UnpullableBase
 from .project import project_root
-from .sources import Fetched, FetchError, fetch, fetch_all
+from .sources import Fetched, fetch_all
 from .sources import Settings as FetchSettings
 from .variant import Variant
-from .versions import DEFAULT_ARCH, Architecture, Line, Target
+from .versions import Line, Target
 
 LABEL_PREFIX = "org.gdal-lambda"
 TAIL_LINES = 30
@@ -426,229 +425,3 @@ def label_problems(actual: dict[str, str], variant: Variant) -> list[str]:
         if actual.get(f"{key}.sha256") not in {m.sha256 for m in source.mirrors}:
             problems.append(f"{key}.sha256={actual.get(key + '.sha256')!r} is none of the matrix's")
     return problems
-
-
-# ------------------------------------------------------------------------------------------------
-# Stand-ins
-
-
-def debootstrap_suites() -> Path:
-    """Where debootstrap keeps one script a suite it knows (``$DEBOOTSTRAP_DIR/scripts``)."""
-    return Path(os.environ.get("DEBOOTSTRAP_DIR") or "/usr/share/debootstrap") / "scripts"
-
-
-STANDIN_ROUTES = ("registry", "debootstrap")
-# Debian's own interpreter, for a stand-in without a /var/lang CPython (python3-pip: Lambda's
-# Python images ship pip).
-DEBIAN_PYTHON_PACKAGES = ("python3", "python3-pip", "ca-certificates")
-_STANDIN_CHECK = "import ssl, sqlite3, ctypes, lzma, bz2, zlib, uuid, json"
-
-
-def _package_list(path: Path) -> list[str]:
-    text = path.read_text(encoding="utf-8")
-    return [name for line in text.splitlines() if (name := line.split("#", 1)[0].strip())]
-
-
-def _standin_checks(python: str | None, debian_python: bool) -> str:
-    """The shell a stand-in must pass before it is tagged: the standard library's C extensions
-    load against the runtime's libraries; a /var/lang stand-in has that python3 first on PATH,
-    and no compiler or -dev package; every stand-in has Lambda's /var/task and /opt."""
-    checks = ["[ -d /var/task ] && [ -d /opt ]"]
-    if python is not None or debian_python:
-        checks.append(f"python3 -c '{_STANDIN_CHECK}' && python3 -m pip --version >/dev/null")
-    if python is not None:
-        checks += [
-            '[ "$(command -v python3)" = /var/lang/bin/python3 ]',
-            f"python3 -c 'import sys; assert sys.version.startswith(\"{python}.\")'",
-        ]
-    checks += [
-        "! command -v gcc && ! command -v cc",
-        "! dpkg-query -W -f '${Package}\\n' | grep -e '-dev$'",
-    ]
-    return " && ".join(checks)
-
-
-def make_standin(
-    target: Target,
-    architecture: Architecture,
-    *,
-    python: str | None = None,
-    via: str = "registry",
-    force: bool = False,
-    fetch_settings: FetchSettings | None = None,
-) -> list[str]:
-    """Make the target's stand-in images for one architecture: its GDAL base and, for a target
-    with standin_python, one image per Python with that CPython compiled into /var/lang (only
-    ``python``'s when given). Returns the tags, existing ones included.
-
-    Both routes build docker/standin/Dockerfile, FROM a different root: ``registry``, Docker
-    Hub's image pinned by digest (matrix.toml registry_base; no root, no debootstrap);
-    ``debootstrap``, a root file system scripts/make-standin.sh makes (root, no registry).
-    Every bad input is one error before anything is made; an image is tagged only once it has
-    passed its checks."""
-    if not target.is_standin:
-        raise GdalLambdaError(
-            f"target {target.name} uses real AWS base images, not a stand-in; "
-            "stand-ins are the targets with standin_suite in matrix.toml"
-        )
-    assert target.standin_suite is not None
-    if via not in STANDIN_ROUTES:
-        raise GdalLambdaError(
-            f"unknown stand-in route {via!r}: use registry (Docker Hub's pinned image) or "
-            "debootstrap (no registry; needs root)"
-        )
-    if python is not None:
-        target.check_python(python)
-    wanted = {
-        tag: py
-        for tag, py in target.standin_images(architecture.name).items()
-        if python is None or py in (None, python)
-    }
-    if via == "debootstrap":
-        _debootstrap_preflight(target)
-    elif architecture.name not in target.registry_base:
-        raise GdalLambdaError(
-            f"target {target.name} pins no registry_base for {architecture.name} in matrix.toml: "
-            "add one, or make the stand-in with debootstrap (--via debootstrap, as root)"
-        )
-    scripts = project_root() / "scripts"
-    runtime_list = scripts / "standin" / f"{target.standin_suite}-runtime.txt"
-    build_list = scripts / "standin" / f"{target.standin_suite}-build.txt"
-    if target.standin_pythons:
-        for listing in (runtime_list, build_list):
-            if not listing.is_file():
-                raise GdalLambdaError(
-                    f"target {target.name}: a /var/lang CPython on {target.standin_suite} "
-                    f"needs the package list {listing}; write it or drop standin_python"
-                )
-    ca_bundle = Path(os.environ.get("STANDIN_CA_BUNDLE") or "/etc/ssl/certs/ca-certificates.crt")
-    if not ca_bundle.is_file():
-        raise GdalLambdaError(
-            f"CA bundle {ca_bundle} is not readable; set STANDIN_CA_BUNDLE to the host's bundle"
-        )
-    cli = client()
-    todo = {tag: py for tag, py in wanted.items() if force or not image_exists(cli, tag)}
-    for tag in wanted.keys() - todo.keys():
-        print(f"{tag} already exists (use --force to make it again)")
-    if not todo:
-        return list(wanted)
-    # Every CPython source is fetched and verified before anything is built.
-    tarballs: dict[str, Path] = {}
-    for py in filter(None, todo.values()):
-        source = target.standin_pythons[py]
-        try:
-            tarballs[py] = fetch(source, settings=fetch_settings).path
-        except FetchError as exc:
-            raise GdalLambdaError(
-                f"no verified CPython {source.version} source for the stand-ins of "
-                f"{target.name}, nothing was made: {'; '.join(exc.attempts)}"
-            ) from None
-    if host_architecture() != architecture.name:
-        _run_script(scripts / "enable-emulation.sh", architecture.name)
-    check_runnable(architecture)
-    root_image = (
-        _registry_root(cli, target, architecture)
-        if via == "registry"
-        else _debootstrap_root(cli, target, architecture, force=force)
-    )
-    # A CPython target's GDAL base is the Python stand-ins' own base stage (one cached layer).
-    packages = _package_list(runtime_list) if target.standin_pythons else DEBIAN_PYTHON_PACKAGES
-    for tag, py in todo.items():
-        extra = [(ca_bundle, "host-ca-bundle.crt")]
-        buildargs = {"ROOT_IMAGE": root_image, "PACKAGES": " ".join(packages)}
-        if py is not None:
-            extra.append((tarballs[py], "python.tar.xz"))
-            buildargs["BUILD_PACKAGES"] = " ".join(_package_list(build_list))
-            buildargs["LD_LIBRARY_PATH"] = ":".join(target.library_path(architecture))
-        scratch = f"gdal-lambda-standin-scratch:{os.getpid()}"
-        with build_context(project_root() / "docker" / "standin" / "Dockerfile", extra) as ctx:
-            result = stream_build(
-                cli,
-                context=ctx,
-                tag=scratch,
-                buildargs=buildargs,
-                platform=architecture.docker_platform,
-                target="base" if py is None else "python",
-            )
-        checks = _standin_checks(py, not target.standin_pythons)
-        try:
-            cli.containers.run(
-                scratch, ["sh", "-c", checks], remove=True, platform=architecture.docker_platform
-            )
-        except docker.errors.ContainerError as exc:
-            cli.images.remove(scratch, noprune=True)
-            output = exc.stderr.decode(errors="replace").strip() if exc.stderr else ""
-            raise GdalLambdaError(
-                f"the stand-in {tag} failed its checks ({checks}){': ' + output if output else ''}"
-                "; no image was tagged"
-            ) from None
-        repository, _, name = tag.rpartition(":")
-        cli.images.get(result.image_id).tag(repository, name)
-        cli.images.remove(scratch, noprune=True)
-        print(f"made stand-in {tag} ({architecture.docker_platform}) FROM {root_image}")
-    return list(wanted)
-
-
-def _registry_root(cli: docker.DockerClient, target: Target, architecture: Architecture) -> str:
-    """The registry route's root: the target's digest-pinned Docker Hub image, pulled."""
-    pinned = target.registry_base[architecture.name]
-    repository, _, digest = pinned.partition("@")
-    try:
-        cli.images.pull(repository, tag=digest, platform=architecture.docker_platform)
-    except docker.errors.APIError as exc:
-        reason = (exc.explanation or str(exc)).strip().splitlines()[0]
-        raise GdalLambdaError(
-            f"cannot pull {pinned} ({reason}); where no registry is in reach, make the "
-            "stand-in with debootstrap instead (--via debootstrap, as root)"
-        ) from None
-    return pinned
-
-
-def _debootstrap_preflight(target: Target) -> None:
-    """What the debootstrap route needs, checked before anything is made."""
-    assert target.standin_suite is not None
-    for tool in ("debootstrap", "docker", "tar"):
-        if shutil.which(tool) is None:
-            raise GdalLambdaError(
-                f"making a stand-in with debootstrap needs {tool}, which is not on PATH; "
-                "on Debian: apt-get install -y debootstrap docker.io"
-            )
-    suites = debootstrap_suites()
-    if not (suites / target.standin_suite).exists():
-        raise GdalLambdaError(
-            f"target {target.name}: debootstrap does not know the suite "
-            f"{target.standin_suite!r} (its suites are the files in {suites}); "
-            "fix standin_suite in matrix.toml or update debootstrap"
-        )
-    if os.geteuid() != 0:
-        raise GdalLambdaError(
-            "the debootstrap route needs root (run the same command as root), "
-            "or take the registry route where Docker Hub is in reach (--via registry)"
-        )
-
-
-def _debootstrap_root(
-    cli: docker.DockerClient, target: Target, architecture: Architecture, *, force: bool
-) -> str:
-    """The debootstrap route's root: scripts/make-standin.sh's minbase image of the suite,
-    made once and shared by the target's stand-ins (again with ``force``)."""
-    assert target.standin_suite is not None
-    tag = f"gdal-lambda-standin-root:{target.standin_suite}"
-    if architecture.name != DEFAULT_ARCH:
-        tag += f"-{architecture.name}"
-    if force or not image_exists(cli, tag):
-        _run_script(
-            project_root() / "scripts" / "make-standin.sh",
-            "--arch",
-            architecture.debian,
-            target.standin_suite,
-            tag,
-        )
-    return tag
-
-
-def _run_script(script: Path, *args: str) -> None:
-    """Run one of scripts/ with bash; its own lines say what failed."""
-    result = subprocess.run(["bash", str(script), *args], check=False)
-    if result.returncode != 0:
-        raise GdalLambdaError(f"{script.name} {' '.join(args)} failed (see the lines above)")
