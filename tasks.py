@@ -118,6 +118,11 @@ def clean_errors(body: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _matrix() -> versions.Matrix:
+    """The matrix: $GDAL_LAMBDA_MATRIX (default matrix.toml) and $GDAL_LAMBDA_MATRIX_OVERLAY."""
+    return versions.load_matrix(env=os.environ)
+
+
 def _required(value: str | None, option: str, example: str) -> str:
     """A required option is a keyword with a None default (so --help still prints the help)."""
     if value is None or not value.strip():
@@ -137,7 +142,7 @@ def resolve(
 ) -> Variant:
     """The task's one Variant: its options, then the environment, then the defaults."""
     return Variant.resolve(
-        versions.load_matrix(),
+        _matrix(),
         line=_required(line, option, "3.13"),
         env=os.environ,
         target=target,
@@ -249,7 +254,7 @@ def standin(
     """Make a target's stand-in base images: FROM Docker Hub's digest-pinned Debian, or, where no
     registry is in reach, FROM a root file system debootstrap makes (as root); another
     architecture's under QEMU's emulation, which this registers."""
-    matrix = versions.load_matrix()
+    matrix = _matrix()
     picked = matrix.target(_required(target, "--target", matrix.default_target))
     architecture = resolve_architecture(matrix, arch, os.environ)
     python = python if python is not None else os.environ.get(ENV_PYTHON) or None
@@ -274,7 +279,7 @@ def standin(
 @clean_errors
 def fetch(c: Any, version: str | None = None, all_lines: bool = False) -> None:
     """Fetch and verify a line's source tarballs into the cache (works offline once warm)."""
-    matrix = versions.load_matrix()
+    matrix = _matrix()
     if not version and not all_lines:
         raise GdalLambdaError("name a line with --version (or use --all-lines)")
     names = sorted(matrix.lines) if all_lines else [matrix.line(version or "").name]
@@ -433,7 +438,7 @@ def run_task(
 @clean_errors
 def drivers(c: Any, write: bool = False) -> None:
     """Print the expected-driver table (the data the tests check) or write it into README.md."""
-    matrix = versions.load_matrix()
+    matrix = _matrix()
     if write:
         readme.write_drivers_table(matrix)
         print("README.md driver table updated")
@@ -456,7 +461,7 @@ def matrix(
     """Every (line, Python, arch) a release builds: nox session, zip, layer name, runner, and
     whether it is published (the floor) or checked only (al2023)."""
     entries = release.release_matrix(
-        versions.load_matrix(), env=os.environ, target=target, recipe=recipe
+        _matrix(), env=os.environ, target=target, recipe=recipe
     )
     if json_:
         print(json.dumps({"include": [e.as_dict() for e in entries]}, separators=(",", ":")))
@@ -526,7 +531,7 @@ def _scope(
 ) -> publishing.Scope:
     """The layers list and prune look at; the architecture is --arch, else $GDAL_LAMBDA_ARCH,
     checked against the matrix (like every option, before any request is made)."""
-    architecture = resolve_architecture(versions.load_matrix(), arch, os.environ)
+    architecture = resolve_architecture(_matrix(), arch, os.environ)
     return publishing.Scope.of(
         gdal, python, recipe or DEFAULT_RECIPE, architecture.name, prefix=name
     )
@@ -716,9 +721,9 @@ def lock(
     c: Any, check: bool = False, overlay: list[str] | None = None, index_url: str | None = None
 ) -> None:
     """Regenerate the hash-locked requirements (locks/py<python>.txt beside each input)."""
-    matrix = versions.load_matrix()
-    overlays = locks.known_overlays() + [
-        versions.load_matrix(overlay=path) for path in overlay or []
+    matrix = _matrix()
+    overlays = locks.known_overlays(matrix.path) + [
+        versions.load_matrix(overlay=path, env=os.environ) for path in overlay or []
     ]
     if check:
         problems = locks.check(matrix, overlays)

@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--target", default="debian13")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as measured
-    matrix = versions.load_matrix()
+    matrix = versions.load_matrix(env=os.environ)
     variant = Variant.resolve(matrix, line=args.version, target=args.target, env=os.environ)
     dockerfile = project_root() / "docker" / "gdal" / "Dockerfile"
     names = stage_names(dockerfile.read_text())

@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as measured
     variant = Variant.resolve(
-        versions.load_matrix(),
+        versions.load_matrix(env=os.environ),
         line=args.gdal,
         target=args.target,
         python=args.python,

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--python", default=None)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as measured
-    matrix = versions.load_matrix()
+    matrix = versions.load_matrix(env=os.environ)
     variant = Variant.resolve(
         matrix, line=args.gdal, target=args.target, python=args.python, env=os.environ
     )

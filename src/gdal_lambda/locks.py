@@ -145,11 +145,12 @@ def specs(
     ]
 
 
-def known_overlays() -> list[Matrix]:
-    """The shipped matrix with each overlay in .ci/ that re-pins requirements."""
+def known_overlays(base: Path | None = None) -> list[Matrix]:
+    """The matrix ``base`` (default the checkout's) with each overlay in .ci/ that re-pins
+    requirements."""
     out = []
     for path in sorted((project_root() / KNOWN_OVERLAYS).glob("*.toml")):
-        matrix = load_matrix(overlay=path)
+        matrix = load_matrix(base, overlay=path)
         if matrix.requirement_overrides or matrix.build_constraints:
             out.append(matrix)
     return out

@@ -9,7 +9,7 @@ it, so the matrix is written once (matrix.toml) and never a second time in the w
 name in an entry comes from :class:`~gdal_lambda.variant.Variant`; the runner labels are data
 (matrix.toml ``[release.runners]``).
 
-    entries = release_matrix(load_matrix(), env=os.environ)
+    entries = release_matrix(load_matrix(env=os.environ), env=os.environ)
     entries[0].session      # test-3.10 (x86_64) / test-3.10-arm64
     entries[0].zip          # dist/gdal3.10-py3.12-geo.zip
 """

@@ -4,7 +4,7 @@
 it down; no module below reads ``GDAL_LAMBDA_TARGET``, ``GDAL_LAMBDA_PYTHON``, ``GDAL_LAMBDA_ARCH``,
 ``GDAL_LAMBDA_REPOSITORY`` or ``GDAL_LAMBDA_CACHE_FROM`` itself.
 
-    variant = Variant.resolve(load_matrix(), line="3.13", env=os.environ)
+    variant = Variant.resolve(load_matrix(env=os.environ), line="3.13", env=os.environ)
     variant.gdal_tag        # gdal-lambda:gdal3.13           (al2023, the default target)
     variant.layer_tag       # gdal-lambda:gdal3.13-py3.13-geo
     variant.layer_zip()     # dist/gdal3.13-py3.13-geo.zip

@@ -6,9 +6,9 @@ or from ``GDAL_LAMBDA_MATRIX``.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ from .errors import GdalLambdaError
 from .project import project_root
 
 LIBRARIES = ("gdal", "proj", "geos")
+ENV_MATRIX = "GDAL_LAMBDA_MATRIX"
+ENV_OVERLAY = "GDAL_LAMBDA_MATRIX_OVERLAY"
 DEFAULT_ARCH = "x86_64"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -293,18 +295,27 @@ def _apply_overlay(data: dict[str, Any], overlay: dict[str, Any]) -> None:
     data["build_constraints"] = {k: list(v) for k, v in constraints.items()}
 
 
-def load_matrix(path: Path | str | None = None, overlay: Path | str | None = None) -> Matrix:
+def load_matrix(
+    path: Path | str | None = None,
+    overlay: Path | str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Matrix:
     """Read and check the matrix file; every problem is one GdalLambdaError naming it.
 
-    ``overlay`` (or ``$GDAL_LAMBDA_MATRIX_OVERLAY``) names a second TOML file applied on top.
+    ``path``, else ``$GDAL_LAMBDA_MATRIX`` in ``env``, else matrix.toml at the checkout.
+    ``overlay`` (else ``$GDAL_LAMBDA_MATRIX_OVERLAY`` in ``env``) names a second TOML file
+    applied on top. The process environment is the caller's to pass (tasks.py does): without
+    ``env``, none is read.
     """
+    env = env if env is not None else {}
     if path is None:
-        path = os.environ.get("GDAL_LAMBDA_MATRIX") or project_root() / "matrix.toml"
+        path = env.get(ENV_MATRIX) or project_root() / "matrix.toml"
     path = Path(path)
-    data = _read(path, "GDAL_LAMBDA_MATRIX")
-    overlay = overlay or os.environ.get("GDAL_LAMBDA_MATRIX_OVERLAY") or None
+    data = _read(path, ENV_MATRIX)
+    overlay = overlay or env.get(ENV_OVERLAY) or None
     if overlay:
-        _apply_overlay(data, _read(Path(overlay), "GDAL_LAMBDA_MATRIX_OVERLAY"))
+        _apply_overlay(data, _read(Path(overlay), ENV_OVERLAY))
 
     sources: dict[tuple[str, str], Source] = {}
     for name, entries in data.get("sources", {}).items():

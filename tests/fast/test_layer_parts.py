@@ -116,3 +116,17 @@ def test_overlay_repins_a_line(tmp_path: Path) -> None:
     assert matrix.build_constraints == {"pyproj": ["cython<3.1"]}
     assert versions.load_matrix().build_constraints == {}
     assert versions.load_matrix().line("3.13").version("proj") == "9.9.0"
+
+
+def test_the_matrix_reads_the_environment_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process environment is the task's to pass: the library reads none of its own."""
+    overlay = Path(__file__).resolve().parents[2] / ".ci" / "reachable-pins.toml"
+    monkeypatch.setenv("GDAL_LAMBDA_MATRIX_OVERLAY", str(overlay))
+    monkeypatch.setenv("GDAL_LAMBDA_MATRIX", str(tmp_path / "nowhere.toml"))
+    assert versions.load_matrix().overlay is None
+    given = versions.load_matrix(env={"GDAL_LAMBDA_MATRIX_OVERLAY": str(overlay)})
+    assert given.overlay == overlay
+    with pytest.raises(GdalLambdaError, match="nowhere.toml not found"):
+        versions.load_matrix(env={"GDAL_LAMBDA_MATRIX": str(tmp_path / "nowhere.toml")})

@@ -19,7 +19,7 @@ from gdal_lambda.variant import Variant
 
 @pytest.fixture(scope="session")
 def matrix() -> versions.Matrix:
-    return versions.load_matrix()
+    return versions.load_matrix(env=os.environ)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import pytest
 from gdal_lambda import images, runtime, versions
 from gdal_lambda.variant import Variant
 
-MATRIX = versions.load_matrix()
+MATRIX = versions.load_matrix(env=os.environ)
 LINE = MATRIX.line(os.environ.get("GDAL_LAMBDA_LINE", "3.13"))
 # The zip as `nox -s test-<line>[-arm64]` built it: its target (default the floor), Python and
 # architecture ($GDAL_LAMBDA_ARCH).
