@@ -613,7 +613,7 @@ def publish(
         layer_spec,
         publishing.resolve_regions(regions),
         access=publishing.Access.parse(public=public, org_id=org_id, accounts=account or []),
-        manifest=manifest,
+        manifest=publishing.Manifest(manifest, env=os.environ),
         settings=settings,
         dry_run=dry_run,
         keep_upload=keep_upload,
@@ -674,7 +674,7 @@ def layers_prune(
         publishing.resolve_regions(regions),
         keep=keep,
         yes=yes,
-        manifest=manifest,
+        manifest=publishing.Manifest(manifest, env=os.environ),
         settings=_aws_settings(endpoint_url, jobs),
     )
 

@@ -14,7 +14,6 @@ login``), or GDAL_LAMBDA_REGISTRY_USERNAME / GDAL_LAMBDA_REGISTRY_PASSWORD.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Mapping
@@ -123,10 +122,11 @@ def push_images(
 ) -> list[Pushed]:
     """Tag and push the gdal, python and layer images; every image is checked first.
 
-    ``env`` (default: this process's environment) gives $GDAL_LAMBDA_REGISTRY when
-    ``registry`` is None, and the credentials when ``auth`` is None."""
+    ``env`` (the caller's to pass: tasks.py gives the process environment; default none)
+    gives $GDAL_LAMBDA_REGISTRY when ``registry`` is None, and the credentials when ``auth`` is
+    None."""
     out = out if out is not None else console
-    env = os.environ if env is None else env
+    env = env if env is not None else {}
     registry = registry if registry is not None else env.get(ENV_REGISTRY)
     if not registry:
         raise GdalLambdaError(

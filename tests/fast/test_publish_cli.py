@@ -311,3 +311,18 @@ def test_layers_list_takes_the_architecture_from_the_environment(
     assert f"latest versions of {NAME}-arm64" in listed.stdout
     assert pruned.returncode == 0, pruned.stderr
     assert f"prune {NAME}-arm64" in pruned.stdout
+
+
+def test_the_manifest_location_comes_from_the_environment(
+    aws: dict[str, str], moto: str, layer_zip: Path, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "out" / "arns.json"
+    env = {**aws, "GDAL_LAMBDA_ENDPOINT_URL": moto, "GDAL_LAMBDA_MANIFEST": str(manifest)}
+    args = publish_args(layer_zip, manifest)
+    at = args.index("--manifest")
+
+    done = invoke(*args[:at], *args[at + 2 :], env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert NAME in json.loads(manifest.read_text())
+    assert manifest.with_suffix(".md").is_file()

@@ -153,7 +153,9 @@ def test_credentials_from_the_environment(
     monkeypatch.setenv(pushing.ENV_USERNAME, USER[0])
     monkeypatch.setenv(pushing.ENV_PASSWORD, USER[1])
 
-    pushing.push_images(variant(repo), registry=f"{guarded.host}/team/sub", out=quiet())
+    pushing.push_images(
+        variant(repo), registry=f"{guarded.host}/team/sub", env=os.environ, out=quiet()
+    )
 
     assert guarded.tags(f"team/sub/{repo}") == sorted(TAGS)
 

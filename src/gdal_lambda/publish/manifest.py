@@ -7,7 +7,6 @@ failed or interrupted run never loses an ARN that was recorded, and never leaves
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,13 +23,14 @@ MD_END = "<!-- layers:end -->"
 
 
 class Manifest:
-    """layers.json and layers.md. ``path`` None: ``$GDAL_LAMBDA_MANIFEST`` in ``env`` (default:
-    the process environment), else layers.json at the repository root."""
+    """layers.json and layers.md. ``path`` None: ``$GDAL_LAMBDA_MANIFEST`` in ``env`` (the
+    caller's to pass: tasks.py gives the process environment), else layers.json at the
+    repository root."""
 
     def __init__(
         self, path: Path | str | None = None, env: Mapping[str, str] | None = None
     ) -> None:
-        env = os.environ if env is None else env
+        env = env if env is not None else {}
         self.path = Path(path or env.get(ENV_MANIFEST) or project_root() / DEFAULT_MANIFEST)
         self.markdown = self.path.with_suffix(".md")
         self._lock = threading.Lock()
