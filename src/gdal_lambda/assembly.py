@@ -4,7 +4,7 @@ assembled = assemble(cli, image, "/opt", tree, mount="/opt", runs_on=[variant])
                              # scripts/assemble.sh in the image: slim, strip, bundle; then
                              # every ELF: needed libraries resolvable, glibc floor respected
 write_manifest(tree, {...})  # share/gdal-lambda/manifest.json
-report = zip_tree(tree, dest, "layer x.zip")   # sized (250 MB is an error), zipped
+report = zip_tree(tree, dest, "layer x.zip")   # sized (over 250 MiB is an error), zipped
 print_report(report, "x.zip")                  # zipped/unzipped, per folder, largest files
 """
 
@@ -28,15 +28,13 @@ from rich.table import Table
 from . import containers
 from .errors import GdalLambdaError
 from .fsutil import atomic_path, atomic_write_text
-from .images import LABEL_PREFIX
-from .limits import DIRECT_UPLOAD_LIMIT, LAMBDA_UNZIPPED_LIMIT
+from .limits import LAMBDA_UNZIPPED_LIMIT, MIB, direct_upload_warning, fmt_mib
 from .policy import check_tree, graft, load_policy
 from .project import project_root
+from .provenance import MANIFEST
 from .variant import Variant
 
-MB = 1_000_000
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-MANIFEST = Path("share/gdal-lambda/manifest.json")
 console = Console(stderr=False, highlight=False)
 
 
@@ -244,43 +242,30 @@ def measure_tree(tree: Path) -> SizeReport:
 def check_limits(report: SizeReport, what: str, *, budget: int = LAMBDA_UNZIPPED_LIMIT) -> None:
     if report.unzipped > budget:
         raise GdalLambdaError(
-            f"{what} is {report.unzipped / MB:.1f} MB unzipped, over Lambda's limit of "
-            f"{budget / MB:.1f} MB: drop packages from its requirements"
+            f"{what} is {fmt_mib(report.unzipped)} unzipped, over Lambda's limit of "
+            f"{fmt_mib(budget)}: drop packages from its requirements"
         )
 
 
 def print_report(report: SizeReport, title: str) -> None:
     table = Table(title=title)
     table.add_column("folder")
-    table.add_column("unzipped MB", justify="right")
+    table.add_column("unzipped MiB", justify="right")
     for name, size in report.folders.items():
-        table.add_row(name, f"{size / MB:.1f}")
-    table.add_row("total", f"{report.unzipped / MB:.1f}", style="bold")
+        table.add_row(name, f"{size / MIB:.1f}")
+    table.add_row("total", f"{report.unzipped / MIB:.1f}", style="bold")
     if report.zipped is not None:
-        table.add_row("zipped", f"{report.zipped / MB:.1f}", style="bold")
+        table.add_row("zipped", f"{report.zipped / MIB:.1f}", style="bold")
     console.print(table)
     largest = Table(title="10 largest files")
     largest.add_column("file")
-    largest.add_column("MB", justify="right")
+    largest.add_column("MiB", justify="right")
     for name, size in report.largest:
-        largest.add_row(name, f"{size / MB:.2f}")
+        largest.add_row(name, f"{size / MIB:.2f}")
     console.print(largest)
-    if report.zipped is not None and report.zipped > DIRECT_UPLOAD_LIMIT:
-        console.print(
-            f"warning: the zip is {report.zipped / MB:.1f} MB, over the 50 MB direct-upload limit: "
-            "`invoke publish` will upload it through S3"
-        )
-
-
-def gdal_provenance(labels: dict[str, str]) -> dict[str, dict[str, str]]:
-    """library -> {version, sha256} for every source the GDAL image's labels name."""
-    prefix = LABEL_PREFIX + "."
-    out: dict[str, dict[str, str]] = {}
-    for key, value in labels.items():
-        if key.startswith(prefix) and key.endswith((".version", ".sha256")):
-            name, _, field_name = key[len(prefix) :].rpartition(".")
-            out.setdefault(name, {"version": "", "sha256": ""})[field_name] = value
-    return dict(sorted(out.items()))
+    warning = direct_upload_warning(report.zipped) if report.zipped is not None else None
+    if warning:
+        console.print(f"warning: {warning}")
 
 
 def zip_tree(

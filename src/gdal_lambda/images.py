@@ -24,15 +24,15 @@ from .containers import client, image_exists, labels
 from .emulation import check_runnable, host_architecture
 from .errors import GdalLambdaError, Kind, MissingImage, UnpullableBase
 from .project import project_root
+from .provenance import LABEL_PREFIX, carried, label_problems, provenance_labels
 from .sources import Fetched, fetch_all
 from .sources import Settings as FetchSettings
 from .variant import Variant
-from .versions import Line, Target
 
-LABEL_PREFIX = "org.gdal-lambda"
 TAIL_LINES = 30
 
-__all__ = ["client", "image_exists", "labels"]
+# Re-exported: the image tests and tasks.py read the label schema through images.
+__all__ = ["LABEL_PREFIX", "client", "image_exists", "label_problems", "labels"]
 
 
 def require(cli: docker.DockerClient, variant: Variant, kind: Kind, ref: str) -> None:
@@ -196,21 +196,6 @@ def check_architecture(cli: docker.DockerClient, variant: Variant, ref: str) -> 
         )
 
 
-def provenance_labels(
-    line: Line, target: Target, arch: str, fetched: dict[str, Fetched]
-) -> dict[str, str]:
-    """``org.gdal-lambda.<library>.version`` / ``.sha256`` for every source the image holds."""
-    out = {
-        f"{LABEL_PREFIX}.line": line.name,
-        f"{LABEL_PREFIX}.target": target.name,
-        f"{LABEL_PREFIX}.arch": arch,
-    }
-    for name, item in fetched.items():
-        out[f"{LABEL_PREFIX}.{name}.version"] = item.source.version
-        out[f"{LABEL_PREFIX}.{name}.sha256"] = item.mirror.sha256
-    return out
-
-
 @dataclass(frozen=True)
 class BuildPlan:
     """Where the GDAL image's compilers run: natively, cross, or under emulation."""
@@ -333,7 +318,7 @@ def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None)
     }
     # The GDAL image's provenance labels travel on: the Python and layer images (and the
     # manifests made from them) say which tarballs their /opt came from.
-    provenance = {k: v for k, v in labels(cli, gdal_ref).items() if k.startswith(LABEL_PREFIX)}
+    provenance = carried(labels(cli, gdal_ref))
     extra = [(lock, "docker/python/requirements.lock")]
     with build_context(root / "docker" / "python" / "Dockerfile", extra) as ctx:
         return stream_build(
@@ -400,28 +385,3 @@ def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) 
             cache_from=cache_sources(variant, variant.layer_tag),
             echo=echo,
         )
-
-
-def label_problems(actual: dict[str, str], variant: Variant) -> list[str]:
-    """What in a GDAL image's labels disagrees with the variant (empty when all agree): the line,
-    the target, the architecture, and for every source (stack, PROJ, GEOS, GDAL) its version and
-    one of its mirrors' sha256."""
-    matrix, line = variant.matrix, variant.line
-    problems = [
-        f"{key}={actual.get(key)!r}, matrix says {value!r}"
-        for key, value in (
-            (f"{LABEL_PREFIX}.line", line.name),
-            (f"{LABEL_PREFIX}.target", variant.target.name),
-            (f"{LABEL_PREFIX}.arch", variant.arch),
-        )
-        if actual.get(key) != value
-    ]
-    for name, source in matrix.components(line).items():
-        key = f"{LABEL_PREFIX}.{name}"
-        if actual.get(f"{key}.version") != source.version:
-            problems.append(
-                f"{key}.version={actual.get(key + '.version')!r}, matrix says {source.version!r}"
-            )
-        if actual.get(f"{key}.sha256") not in {m.sha256 for m in source.mirrors}:
-            problems.append(f"{key}.sha256={actual.get(key + '.sha256')!r} is none of the matrix's")
-    return problems

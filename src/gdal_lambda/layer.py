@@ -17,7 +17,6 @@ from .assembly import (
     Assembled,
     SizeReport,
     assemble,
-    gdal_provenance,
     installed_distributions,
     print_report,
     write_manifest,
@@ -26,6 +25,7 @@ from .assembly import (
 from .emulation import check_runnable
 from .errors import Kind
 from .images import require
+from .provenance import gdal_provenance
 from .runtime import LAYER_ROOT
 from .variant import Variant
 from .versions import Target

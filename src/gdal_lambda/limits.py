@@ -1,4 +1,4 @@
-"""Lambda's size quotas, once, in MiB as AWS states them, and the one way sizes are printed.
+"""Lambda's quotas, once (sizes in MiB as AWS states them), and the one way sizes are printed.
 
 The quotas: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 ("Deployment package (.zip file archive) size": 50 MB zipped for a direct upload, 250 MB
@@ -17,6 +17,12 @@ from .errors import GdalLambdaError
 MIB = 1024 * 1024
 LAMBDA_UNZIPPED_LIMIT = 250 * MIB  # a function and its layers together, unzipped
 DIRECT_UPLOAD_LIMIT = 50 * MIB  # a larger zip must be published through S3
+# A layer version's fields (PublishLayerVersion in the Lambda API reference), checked before
+# the first request because moto (and a typo) would accept more.
+MAX_NAME = 140  # LayerName, characters
+MAX_DESCRIPTION = 256  # Description, characters
+MAX_LICENSE = 512  # LicenseInfo, characters
+MAX_RUNTIMES = 15  # CompatibleRuntimes, entries
 ENV_DIRECT_LIMIT = "GDAL_LAMBDA_DIRECT_UPLOAD_LIMIT"  # bytes; lowered by tests and benchmarks
 
 

@@ -21,10 +21,8 @@ import docker
 from . import containers, images, naming
 from .assembly import (
     LAMBDA_UNZIPPED_LIMIT,
-    MB,
     SizeReport,
     assemble,
-    gdal_provenance,
     print_report,
     write_manifest,
     zip_tree,
@@ -32,8 +30,10 @@ from .assembly import (
 from .emulation import check_runnable
 from .errors import GdalLambdaError, Kind
 from .fsutil import atomic_write_text
+from .limits import fmt_mib
 from .policy import PUBLIC_PREFIXES
 from .project import project_root
+from .provenance import gdal_provenance
 from .runtime import TASK_ROOT
 from .sources import cache_dir
 from .variant import Variant
@@ -298,7 +298,7 @@ def build_package(
             layer_size = _layer_unzipped(variant)
             if layer_size is not None:
                 budget -= layer_size
-                what += f" (with layer {recipe}: {layer_size / MB:.1f} MB)"
+                what += f" (with layer {recipe}: {fmt_mib(layer_size)})"
         report = zip_tree(tree, dest, what, budget=budget)
     atomic_write_text(
         stamp,

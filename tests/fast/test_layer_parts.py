@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gdal_lambda import assembly, images, versions
+from gdal_lambda import assembly, images, limits, versions
 from gdal_lambda.errors import GdalLambdaError
 
 
@@ -87,8 +87,30 @@ def test_size_limits(tmp_path: Path) -> None:
     assert report.largest[0][0] == "lib/libdemo.so.1.2.3"
     assert set(report.folders) == {"bin", "lib", "share"}
     assembly.check_limits(report, "demo")
-    with pytest.raises(GdalLambdaError, match=r"demo is 0\.0 MB unzipped, over Lambda's limit"):
-        assembly.check_limits(report, "demo", budget=100)
+    with pytest.raises(GdalLambdaError) as raised:
+        assembly.check_limits(report, "demo", budget=report.unzipped - 1)
+    assert str(raised.value).startswith(
+        f"demo is {limits.fmt_mib(report.unzipped)} unzipped, over Lambda's limit of "
+        f"{limits.fmt_mib(report.unzipped - 1)}"
+    )
+
+
+def test_sizes_are_printed_in_the_unit_of_lambdas_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda's 250 MiB once read "262.1 MB", and the direct-upload warning said "50 MB"."""
+    big = assembly.SizeReport(unzipped=limits.LAMBDA_UNZIPPED_LIMIT + 1, zipped=None)
+    with pytest.raises(
+        GdalLambdaError, match=r"250\.0 MiB unzipped, over Lambda's limit of 250\.0 MiB"
+    ):
+        assembly.check_limits(big, "layer x.zip")
+    report = assembly.measure_tree(_tree(tmp_path))
+    report.zipped = limits.DIRECT_UPLOAD_LIMIT + 1
+    assembly.print_report(report, "demo")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "unzipped MiB" in out and " MB" not in out
+    assert f"warning: {limits.direct_upload_warning(report.zipped)}" in out
+    assert "over the 50.0 MiB direct-upload limit" in out
 
 
 def test_overlay_build_constraints_must_be_lists(tmp_path: Path) -> None:

@@ -21,16 +21,18 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from ..errors import GdalLambdaError, Kind, MissingZip
-from ..limits import LAMBDA_UNZIPPED_LIMIT, fmt_mib
+from ..limits import (
+    LAMBDA_UNZIPPED_LIMIT,
+    MAX_DESCRIPTION,
+    MAX_LICENSE,
+    MAX_NAME,
+    MAX_RUNTIMES,
+    fmt_mib,
+)
+from ..provenance import MANIFEST
 from ..variant import Variant
 from .aws import new_session
 
-MANIFEST = "share/gdal-lambda/manifest.json"
-
-MAX_NAME = 140
-MAX_DESCRIPTION = 256
-MAX_LICENSE = 512
-MAX_RUNTIMES = 15
 DEFAULT_LICENSE = "MIT"
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
