@@ -32,6 +32,7 @@ from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
 from gdal_lambda import standin as standins
 from gdal_lambda.errors import GdalLambdaError, Kind, MissingArtifact, MissingImage, UnpullableBase
+from gdal_lambda.options import comma_list
 from gdal_lambda.variant import (
     DEFAULT_RECIPE,
     DEFAULT_REPOSITORY,
@@ -318,11 +319,7 @@ def layer_zip(
     variant = resolve(
         gdal, target=target, python=python, recipe=recipe, arch=arch, repository=repository
     )
-    others = [
-        variant.matrix.target(name.strip())
-        for name in (also_runs_on or "").split(",")
-        if name.strip()
-    ]
+    others = [variant.matrix.target(name) for name in comma_list(also_runs_on)]
     result = layer.build_layer_zip(variant, dist=Path(dist) if dist else None, also_runs_on=others)
     facts = result.assembled
     print(
@@ -607,7 +604,7 @@ def publish(
         zip_path=zip_,
         description=description,
         license=license,
-        runtimes=[r for r in (runtimes or "").replace(" ", ",").split(",") if r],
+        runtimes=comma_list(runtimes),
     )
     publishing.publish(
         layer_spec,

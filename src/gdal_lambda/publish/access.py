@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GdalLambdaError
+from ..options import comma_list
 
 STATEMENT_PREFIX = "gdal-lambda"
 
@@ -49,12 +50,8 @@ class Access:
     def parse(
         cls, public: bool = False, org_id: str | None = None, accounts: Iterable[str] = ()
     ) -> Access:
-        ids: list[str] = []
-        for item in accounts:
-            for account in re.split(r"[,\s]+", item.strip()):
-                if account and account not in ids:
-                    ids.append(account)
-        access = cls(public=public, org_id=org_id or None, accounts=tuple(ids))
+        ids = tuple(dict.fromkeys(comma_list(*accounts)))
+        access = cls(public=public, org_id=org_id or None, accounts=ids)
         access.check()
         return access
 

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import GdalLambdaError
+from ..options import comma_list
 from .aws import Aws, Settings, new_session, reason
 
 DEFAULT_PARTITION = "aws"
@@ -55,10 +56,7 @@ class RegionList(list[str]):
 
 def resolve_regions(spec: str | Sequence[str] | None) -> RegionList:
     """``all`` (every commercial-partition region botocore knows) or a comma-separated list."""
-    items = [spec] if isinstance(spec, str) or spec is None else list(spec)
-    tokens: list[str] = []
-    for item in items:
-        tokens.extend(t for t in re.split(r"[,\s]+", (item or "").strip()) if t)
+    tokens = comma_list(*([spec] if isinstance(spec, str) or spec is None else spec))
     if not tokens:
         raise GdalLambdaError("no region given: use --regions all, or e.g. --regions us-east-1")
     known = known_regions()
