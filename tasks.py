@@ -26,13 +26,26 @@ from invoke.tasks import task
 from rich.console import Console
 from rich.table import Table
 
-from gdal_lambda import images, layer, local, locks, readme, release, sources, versions
+from gdal_lambda import (
+    containers,
+    function_image,
+    images,
+    layer,
+    local,
+    locks,
+    readme,
+    release,
+    sources,
+    versions,
+)
 from gdal_lambda import package as packaging
 from gdal_lambda import publish as publishing
 from gdal_lambda import push as pushing
 from gdal_lambda import standin as standins
 from gdal_lambda.errors import GdalLambdaError, Kind, MissingArtifact, MissingImage, UnpullableBase
+from gdal_lambda.limits import IMAGE_LIMIT, fmt_mib
 from gdal_lambda.options import comma_list
+from gdal_lambda.provenance import LABEL_PREFIX
 from gdal_lambda.variant import (
     DEFAULT_RECIPE,
     DEFAULT_REPOSITORY,
@@ -159,7 +172,8 @@ def resolve(
 
 _LINE_HELP = "GDAL line from matrix.toml (3.13, 3.10...); required"
 _TARGET_HELP = (
-    "al2023 (default, or $GDAL_LAMBDA_TARGET) or a local stand-in (debian11, debian12, debian13)"
+    "debian11, the floor (default, or $GDAL_LAMBDA_TARGET), al2023 (checked by the release, "
+    "never published) or another local stand-in (debian12, debian13)"
 )
 _REPO_HELP = "image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)"
 _ARCH_HELP = (
@@ -186,7 +200,11 @@ def gdal(
 ) -> None:
     """Build <repository>:gdal<version>[-arm64] with GDAL, PROJ and GEOS compiled into /opt."""
     variant = resolve(version, option="--version", target=target, arch=arch, repository=repository)
-    result = images.build_gdal(variant, fetch_settings=sources.Settings.from_env(os.environ))
+    result = images.build_gdal(
+        variant,
+        fetch_settings=sources.Settings.from_env(os.environ),
+        fetch_hint=f"invoke fetch --version {variant.line.name}",
+    )
     print(f"built {result.tag} ({result.image_id[:19]})")
 
 
@@ -279,7 +297,8 @@ def standin(
 @plain_task(help={"version": "GDAL line", "all_lines": "every line in the matrix"})
 @clean_errors
 def fetch(c: Any, version: str | None = None, all_lines: bool = False) -> None:
-    """Fetch and verify a line's source tarballs into the cache (works offline once warm)."""
+    """Fetch and verify a line's source tarballs, its native stack's too, into the cache (then
+    builds work offline); each is the exact source of the binaries built from it."""
     matrix = _matrix()
     if not version and not all_lines:
         raise GdalLambdaError("name a line with --version (or use --all-lines)")
@@ -287,7 +306,7 @@ def fetch(c: Any, version: str | None = None, all_lines: bool = False) -> None:
     settings = sources.Settings.from_env(os.environ)
     for name in names:
         line = matrix.line(name)
-        fetched = sources.fetch_all(list(line.sources.values()), settings=settings)
+        fetched = sources.fetch_all(list(matrix.components(line).values()), settings=settings)
         for item in fetched.values():
             print(f"{item.source.name} {item.source.version}: {item.path} (from {item.mirror.url})")
 
@@ -375,10 +394,42 @@ def package_task(
 
 
 @plain_task(
+    name="image",
+    help={
+        **{k: v for k, v in _PY_HELP.items() if k != "repository"},
+        "src": "folder with the handler, requirements.txt and any other code; required",
+        "recipe": "the layer recipe whose /opt the image carries (default geo)",
+        "handler": "module.function (default handler.handler)",
+    },
+)
+@clean_errors
+def image_task(
+    c: Any,
+    src: str | None = None,
+    gdal: str | None = None,
+    python: str | None = None,
+    target: str | None = None,
+    recipe: str | None = None,
+    handler: str = "handler.handler",
+    arch: str | None = None,
+) -> None:
+    """Build a Lambda function image: the target's Python runtime, /opt from the layer zip, the
+    function's companion package in /var/task, CMD the handler."""
+    folder = Path(_required(src, "--src", "examples/package"))
+    variant = resolve(gdal, target=target, python=python, recipe=recipe, arch=arch)
+    built = function_image.build_image(variant, folder, handler=handler)
+    print(
+        f"built {built.tag} ({built.image_id[:19]}; {fmt_mib(built.size)} uncompressed, "
+        f"Lambda's limit {fmt_mib(IMAGE_LIMIT)}; {built.seconds:.1f} s)"
+    )
+
+
+@plain_task(
     name="run",
     help={
         **{k: v for k, v in _PY_HELP.items() if k != "repository"},
-        "package": "the package zip (from `invoke package`); required",
+        "package": "the package zip (from `invoke package`); required unless --image",
+        "image": "a function image (from `invoke image`) to invoke through the Runtime API",
         "event": "JSON file given to the handler as its event; required",
         "layer": "layer recipe to put at /opt (its zip from `invoke layer`)",
         "handler": "module.function (default handler.handler)",
@@ -390,6 +441,7 @@ def package_task(
 def run_task(
     c: Any,
     package: str | None = None,
+    image: str | None = None,
     event: str | None = None,
     gdal: str | None = None,
     python: str | None = None,
@@ -400,16 +452,21 @@ def run_task(
     env: list[str] | None = None,
 ) -> None:
     """Invoke a handler locally in the target's clean runtime (arm64: under emulation on an
-    x86_64 host); print its JSON result."""
-    package_zip = Path(_required(package, "--package", "dist/package.zip"))
+    x86_64 host), or a function image through the Lambda Runtime API; print its JSON result."""
     event_path = Path(_required(event, "--event", "examples/package/event.json"))
-    variant = resolve(gdal, target=target, python=python, recipe=layer, arch=arch)
     extra = {}
     for item in env or []:
         name, sep, value = item.partition("=")
         if not sep:
             raise GdalLambdaError(f"--env {item!r} is not NAME=VALUE")
         extra[name] = value
+    if image is not None:
+        if package is not None:
+            raise GdalLambdaError("give --package or --image, not both")
+        _run_image(image, event_path, gdal, python, target, arch, extra)
+        return
+    package_zip = Path(_required(package, "--package", "dist/package.zip"))
+    variant = resolve(gdal, target=target, python=python, recipe=layer, arch=arch)
     result = local.invoke_local(
         None,
         variant,
@@ -429,6 +486,34 @@ def run_task(
         f"{error.get('stackTrace', '')}".rstrip(),
         code=1,
     )
+
+
+def _run_image(
+    image: str,
+    event_path: Path,
+    gdal: str | None,
+    python: str | None,
+    target: str | None,
+    arch: str | None,
+    env: dict[str, str],
+) -> None:
+    """`invoke run --image`: the outcome as Lambda would report it; an error is one line."""
+    event = local.read_event(event_path)
+    cli = containers.client()
+    labels = containers.labels(cli, image) if containers.image_exists(cli, image) else {}
+    line = gdal or labels.get(f"{LABEL_PREFIX}.line")
+    python = python or labels.get(f"{LABEL_PREFIX}.python")
+    target = target or labels.get(f"{LABEL_PREFIX}.target")
+    arch = arch or labels.get(f"{LABEL_PREFIX}.arch")
+    variant = resolve(line, target=target, python=python, arch=arch)
+    outcome, log = function_image.invoke_image(cli, variant, image, event, env=env)
+    if outcome.kind == "response":
+        print(json.dumps(outcome.payload, indent=2))
+        return
+    sys.stderr.write(log[-4000:])
+    payload = outcome.payload if isinstance(outcome.payload, dict) else {}
+    what = "the function failed to start" if outcome.kind == "init-error" else "the handler raised"
+    raise Exit(f"error: {what}: {payload.get('errorType')}: {payload.get('errorMessage')}", code=1)
 
 
 @plain_task(help={"write": "rewrite the driver table in README.md instead of printing it"})
@@ -457,9 +542,7 @@ def matrix(
 ) -> None:
     """Every (line, Python, arch) a release builds: nox session, zip, layer name, runner, and
     whether it is published (the floor) or checked only (al2023)."""
-    entries = release.release_matrix(
-        _matrix(), env=os.environ, target=target, recipe=recipe
-    )
+    entries = release.release_matrix(_matrix(), env=os.environ, target=target, recipe=recipe)
     if json_:
         print(json.dumps({"include": [e.as_dict() for e in entries]}, separators=(",", ":")))
         return
@@ -487,7 +570,7 @@ _AWS_HELP = {
 _LAYER_HELP = {
     "gdal": _LINE_HELP,
     "python": "Python version; one of the target's (default: its newest)",
-    "target": "al2023 (default) or a stand-in (debian13...): selects the stand-in zip/images",
+    "target": _TARGET_HELP,
     "arch": _ARCH_HELP,
 }
 _SCOPE_HELP = {
@@ -563,7 +646,8 @@ def interrupts(body: Callable[..., Any]) -> Callable[..., Any]:
         "keep_upload": "keep the S3 copy of a large zip after publishing",
         "bucket": f"upload bucket for large zips (default {publishing.DEFAULT_BUCKET})",
         "description": "layer description (the zip's sha256 is appended)",
-        "license": f"LicenseInfo (default {publishing.DEFAULT_LICENSE})",
+        "license": "LicenseInfo (default: the SPDX expression of the zip's contents, from its "
+        f"SBOM; {publishing.NO_SBOM_LICENSE} for a zip without one)",
         "runtimes": "compatible runtimes, comma-separated (default python<python>)",
         "max_attempts": f"botocore attempts per request (default $GDAL_LAMBDA_MAX_ATTEMPTS or "
         f"{publishing.DEFAULT_ATTEMPTS}; at least 1)",
@@ -591,7 +675,7 @@ def publish(
     keep_upload: bool = False,
     bucket: str | None = None,
     description: str | None = None,
-    license: str = publishing.DEFAULT_LICENSE,
+    license: str | None = None,
     runtimes: str | None = None,
     max_attempts: str | None = None,
     retry_mode: str | None = None,
@@ -682,6 +766,7 @@ def layers_prune(
         "repository": "local image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)",
         "registry": "<host>/<namespace>, e.g. ghcr.io/acme (or $GDAL_LAMBDA_REGISTRY)",
         "recipe": "layer recipe (default geo)",
+        "image": "push this function image (from `invoke image`) instead of the build images",
     },
 )
 @clean_errors
@@ -694,8 +779,13 @@ def push(
     target: str | None = None,
     arch: str | None = None,
     repository: str | None = None,
+    image: str | None = None,
 ) -> None:
-    """Tag and push the gdal, python and layer images to a registry (docker login first)."""
+    """Tag and push the gdal, python and layer images to a registry (docker login first), or,
+    with --image, one function image and its size against Lambda's 10 GB."""
+    if image is not None:
+        pushing.push_image(image, registry=registry, env=os.environ)
+        return
     variant = resolve(
         gdal, target=target, python=python, recipe=recipe, arch=arch, repository=repository
     )
@@ -743,6 +833,7 @@ ns.add_collection(build)
 ns.add_task(fetch)
 ns.add_task(layer_zip)
 ns.add_task(package_task)
+ns.add_task(image_task)
 ns.add_task(run_task)
 ns.add_task(drivers)
 ns.add_task(matrix)

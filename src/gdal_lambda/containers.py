@@ -16,6 +16,7 @@ import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,13 @@ def _copy_out(container: Any, path: str, dest: Path) -> None:
         if dest.exists():
             shutil.rmtree(dest)
         (Path(tmp) / Path(path).name).rename(dest)
+
+
+def created(cli: docker.DockerClient, image: str) -> datetime:
+    """When ``image`` was built (its Created time, to the second): a stable timestamp for what
+    is made from it."""
+    text = str(cli.images.get(image).attrs.get("Created", ""))
+    try:
+        return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return datetime(1980, 1, 1, tzinfo=UTC)

@@ -23,6 +23,7 @@ from . import locks
 from .containers import client, image_exists, labels
 from .emulation import check_runnable, host_architecture
 from .errors import GdalLambdaError, Kind, MissingImage, UnpullableBase
+from .licences import write_licences
 from .project import project_root
 from .provenance import LABEL_PREFIX, carried, label_problems, provenance_labels
 from .sources import Fetched, fetch_all
@@ -244,8 +245,11 @@ def build_gdal(
     echo: Callable[[str], None] | None = None,
     show_progress: bool = True,
     fetch_settings: FetchSettings | None = None,
+    fetch_hint: str = "",
 ) -> BuildResult:
-    """Fetch and verify the stack's and the line's sources, then build ``<repo>:gdal<line>``."""
+    """Fetch and verify the stack's and the line's sources, then build ``<repo>:gdal<line>``
+    with every source's licence texts in /opt/share/licenses (``fetch_hint``: how a user
+    fetches the sources again, written beside them)."""
     line, target = variant.line, variant.target
     cli = client()
     _ensure_base(cli, variant, variant.gdal_base)
@@ -272,6 +276,9 @@ def build_gdal(
         provenance = provenance_labels(line, target, variant.arch, fetched)
         cache_from = cache_sources(variant, variant.stages_tag, variant.gdal_tag)
         with build_context(dockerfile, extra) as ctx:
+            # Licence texts out of the same verified tarballs: a named file that is missing
+            # stops here, before any stage runs.
+            write_licences(fetched, ctx / "licenses", fetch_hint=fetch_hint)
             # The last compile stage first, under its own tag: the final image keeps only /opt,
             # so a release job saves this one too and the next reuses every stage (the second
             # build finds all of them in the cache).

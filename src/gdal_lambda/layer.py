@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import containers, locks
+from . import containers, locks, sbom
 from .assembly import (
     Assembled,
     SizeReport,
@@ -24,6 +24,7 @@ from .assembly import (
 )
 from .emulation import check_runnable
 from .errors import Kind
+from .fsutil import atomic_write_text
 from .images import require
 from .provenance import gdal_provenance
 from .runtime import LAYER_ROOT
@@ -64,26 +65,34 @@ def build_layer_zip(
         assembled = assemble(
             cli, ref, LAYER_ROOT, tree, mount=LAYER_ROOT, runs_on=[variant, *others]
         )
-        write_manifest(
+        manifest = {
+            "layer": variant.stem(),
+            "recipe": variant.recipe,
+            "target": variant.target.name,
+            "arch": variant.arch,
+            "also_runs_on": [other.name for other in also_runs_on],
+            "python": variant.python,
+            "line": variant.line.name,
+            "components": gdal_provenance(containers.labels(cli, ref)),
+            # version, file and sha256 of each (pip's --report, see gdal_lambda.locks)
+            "python_packages": locks.python_packages(
+                installed_distributions(tree / "python"), locks.image_reports(cli, ref)
+            ),
+            "bundled_libraries": assembled.bundled,
+            "runtime_symbol_versions": assembled.highest,
+            "satisfies_policies": assembled.satisfies,
+        }
+        write_manifest(tree, manifest)
+        # The bill of materials, from the same facts as the manifest, inside the zip and beside it.
+        bill = sbom.sbom_json(
             tree,
-            {
-                "layer": variant.stem(),
-                "recipe": variant.recipe,
-                "target": variant.target.name,
-                "arch": variant.arch,
-                "also_runs_on": [other.name for other in also_runs_on],
-                "python": variant.python,
-                "line": variant.line.name,
-                "components": gdal_provenance(containers.labels(cli, ref)),
-                # version, file and sha256 of each (pip's --report, see gdal_lambda.locks)
-                "python_packages": locks.python_packages(
-                    installed_distributions(tree / "python"), locks.image_reports(cli, ref)
-                ),
-                "bundled_libraries": assembled.bundled,
-                "runtime_symbol_versions": assembled.highest,
-                "satisfies_policies": assembled.satisfies,
-            },
+            manifest,
+            variant.matrix,
+            name=variant.stem(),
+            created=containers.created(cli, ref),
         )
+        sbom.write_sbom(tree, bill)
         report = zip_tree(tree, dest, f"layer {dest.name}")
+        atomic_write_text(sbom.beside(dest), bill)
     print_report(report, f"{dest.name}")
     return LayerResult(dest, report, assembled, time.monotonic() - start)

@@ -23,6 +23,9 @@ MAX_NAME = 140  # LayerName, characters
 MAX_DESCRIPTION = 256  # Description, characters
 MAX_LICENSE = 512  # LicenseInfo, characters
 MAX_RUNTIMES = 15  # CompatibleRuntimes, entries
+# A container image, uncompressed, all its layers together ("Container image code package size",
+# same page).
+IMAGE_LIMIT = 10 * 1024 * MIB
 ENV_DIRECT_LIMIT = "GDAL_LAMBDA_DIRECT_UPLOAD_LIMIT"  # bytes; lowered by tests and benchmarks
 
 

@@ -54,10 +54,12 @@ _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 
 
 def inputs(root: Path | None = None) -> list[Path]:
-    """The Python image's requirements, then every layer recipe's."""
+    """The Python image's requirements, every layer recipe's, then the function image's
+    runtime interface client (docker/function)."""
     root = root if root is not None else project_root()
     found = [root / "docker" / "python" / "requirements.txt"]
     found += sorted((root / "layers").glob("*/requirements.txt"))
+    found.append(root / "docker" / "function" / "requirements.txt")
     return [path for path in found if path.is_file()]
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import docker
 
-from . import containers, images, naming
+from . import containers, images, naming, sbom
 from .assembly import (
     LAMBDA_UNZIPPED_LIMIT,
     SizeReport,
@@ -227,7 +227,7 @@ def build_package(
 
     if no_binary is None:
         no_binary = ",".join(variant.matrix.compiled_against_opt)
-    ref = f"{variant.repository}:package-{_slug(src)}-{variant.stem(recipe=with_layer)}"
+    ref = f"{variant.repository}:package-{slug(src)}-{variant.stem(recipe=with_layer)}"
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pkgctx.") as tmp:
         extra: list[tuple[Path, str]] = [
             (p, f"code/{p.relative_to(src).as_posix()}") for p in _code_files(src)
@@ -256,7 +256,7 @@ def build_package(
             recorded = json.loads(stamp.read_text())
         except json.JSONDecodeError:
             recorded = {}
-        if recorded.get("fingerprint") == fingerprint and recorded.get("sha256") == _sha(dest):
+        if recorded.get("fingerprint") == fingerprint and recorded.get("sha256") == sha256_of(dest):
             print(f"{dest} is up to date (image {built.image_id[:19]} unchanged)")
             report = SizeReport(unzipped=recorded.get("unzipped", 0), zipped=dest.stat().st_size)
             return PackageResult(
@@ -279,18 +279,28 @@ def build_package(
         )
         bundled = assembled.bundled
         if not recipe:
-            write_manifest(
+            manifest = {
+                "package": dest.stem,
+                "target": variant.target.name,
+                "arch": variant.arch,
+                "python": variant.python,
+                "line": variant.line.name,
+                "components": gdal_provenance(containers.labels(cli, base)),
+                "bundled_libraries": bundled,
+                "satisfies_policies": assembled.satisfies,
+            }
+            write_manifest(tree, manifest)
+            # A full package redistributes the native stack too: its bill of materials.
+            sbom.write_sbom(
                 tree,
-                {
-                    "package": dest.stem,
-                    "target": variant.target.name,
-                    "arch": variant.arch,
-                    "python": variant.python,
-                    "line": variant.line.name,
-                    "components": gdal_provenance(containers.labels(cli, base)),
-                    "bundled_libraries": bundled,
-                    "satisfies_policies": assembled.satisfies,
-                },
+                sbom.sbom_json(
+                    tree,
+                    manifest,
+                    variant.matrix,
+                    name=dest.stem,
+                    python_dir=".",
+                    created=containers.created(cli, ref),
+                ),
             )
         budget = LAMBDA_UNZIPPED_LIMIT
         what = f"package {dest.name}"
@@ -305,7 +315,7 @@ def build_package(
         json.dumps(
             {
                 "fingerprint": fingerprint,
-                "sha256": _sha(dest),
+                "sha256": sha256_of(dest),
                 "unzipped": report.unzipped,
                 "bundled": bundled,
             },
@@ -340,10 +350,10 @@ def _layer_unzipped(variant: Variant) -> int | None:
         return sum(info.file_size for info in zf.infolist())
 
 
-def _slug(src: Path) -> str:
+def slug(src: Path) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "-", src.resolve().name.lower()).strip("-.") or "src"
 
 
-def _sha(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

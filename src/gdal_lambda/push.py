@@ -14,6 +14,7 @@ login``), or GDAL_LAMBDA_REGISTRY_USERNAME / GDAL_LAMBDA_REGISTRY_PASSWORD.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -24,12 +25,14 @@ import docker
 import docker.auth
 import docker.errors
 import docker.utils
+import requests
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from . import containers
 from .errors import GdalLambdaError, Kind, MissingImage
+from .limits import IMAGE_LIMIT, fmt_mib
 from .variant import Variant
 
 ENV_REGISTRY = "GDAL_LAMBDA_REGISTRY"
@@ -225,3 +228,75 @@ def _refusal(host: str, remote: str, message: str) -> str:
             f"log in with `docker login {host}` or set {ENV_USERNAME} and {ENV_PASSWORD}"
         )
     return f"registry {host} refused {remote}: {message}"
+
+
+# ------------------------------------------------------------------------------------------------
+# One function image (`invoke push --image`)
+
+
+@dataclass(frozen=True)
+class ImageSizes:
+    uncompressed: int  # every layer, as Lambda counts its 10 GB
+    compressed: int | None  # the layers' blobs in the registry; None where it would not say
+
+
+def push_image(
+    local: str,
+    *,
+    registry: str | None = None,
+    env: Mapping[str, str] | None = None,
+    auth: dict[str, str] | None = None,
+    cli: docker.DockerClient | None = None,
+    out: Console | None = None,
+) -> tuple[Pushed, ImageSizes]:
+    """Tag and push one local image (a function image) to ``registry``, as push_images does the
+    three build images, then report its sizes against Lambda's image limit."""
+    out = out if out is not None else console
+    env = os.environ if env is None else env
+    registry = registry if registry is not None else env.get(ENV_REGISTRY)
+    if not registry:
+        raise GdalLambdaError(
+            f"name the registry: --registry <host>/<namespace> (or {ENV_REGISTRY})"
+        )
+    host = registry_host(registry)
+    auth = auth if auth is not None else auth_from_env(env)
+    cli = cli if cli is not None else containers.client()
+    if not containers.image_exists(cli, local):
+        raise GdalLambdaError(f"image {local} does not exist: build it with invoke image")
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
+    with Progress(*columns, TextColumn("{task.fields[state]}"), console=out) as progress:
+        pushed = _push_one(cli, Image(local, "function-image"), registry, host, auth, progress)
+    size = int(cli.images.get(local).attrs.get("Size", 0))
+    sizes = ImageSizes(size, registry_sizes(pushed.remote, pushed.digest, auth))
+    compressed = fmt_mib(sizes.compressed) if sizes.compressed else f"not given by {host}"
+    out.print(f"pushed {pushed.remote}@{pushed.digest}")
+    out.print(
+        f"image size: {fmt_mib(sizes.uncompressed)} uncompressed "
+        f"(Lambda's limit {fmt_mib(IMAGE_LIMIT)}), {compressed} compressed in the registry"
+    )
+    return pushed, sizes
+
+
+def registry_sizes(remote: str, digest: str, auth: dict[str, str] | None) -> int | None:
+    """The compressed size of a pushed image: its manifest's layer sizes, asked of the registry
+    (plain HTTP for a loopback registry, HTTPS otherwise); None where it does not answer."""
+    host, _, path = remote.partition("/")
+    repository = path.rsplit(":", 1)[0]
+    scheme = "http" if re.match(r"^(localhost|127\.[0-9.]+)(:\d+)?$", host) else "https"
+    accept = (
+        "application/vnd.docker.distribution.manifest.v2+json, "
+        "application/vnd.oci.image.manifest.v1+json"
+    )
+    credentials = (auth["username"], auth["password"]) if auth else None
+    try:
+        reply = requests.get(
+            f"{scheme}://{host}/v2/{repository}/manifests/{digest}",
+            headers={"Accept": accept},
+            auth=credentials,
+            timeout=30,
+        )
+        reply.raise_for_status()
+        layers = reply.json().get("layers", [])
+    except (requests.RequestException, ValueError):
+        return None
+    return sum(int(layer.get("size", 0)) for layer in layers) or None

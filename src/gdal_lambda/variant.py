@@ -5,7 +5,7 @@ it down; no module below reads ``GDAL_LAMBDA_TARGET``, ``GDAL_LAMBDA_PYTHON``, `
 ``GDAL_LAMBDA_REPOSITORY`` or ``GDAL_LAMBDA_CACHE_FROM`` itself.
 
     variant = Variant.resolve(load_matrix(env=os.environ), line="3.13", env=os.environ)
-    variant.gdal_tag        # gdal-lambda:gdal3.13           (al2023, the default target)
+    variant.gdal_tag        # gdal-lambda:gdal3.13           (debian11, the default target)
     variant.layer_tag       # gdal-lambda:gdal3.13-py3.13-geo
     variant.layer_zip()     # dist/gdal3.13-py3.13-geo.zip
     # --arch arm64: gdal-lambda:gdal3.13-arm64, dist/gdal3.13-py3.13-geo-arm64.zip, and every build

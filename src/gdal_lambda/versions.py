@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
 from packaging.version import InvalidVersion, Version
 
 from .errors import GdalLambdaError
@@ -41,6 +42,9 @@ class Source:
     name: str
     version: str
     mirrors: tuple[Mirror, ...]
+    spdx: str = ""  # its licence, an SPDX expression
+    licenses: tuple[str, ...] = ()  # licence files in the tarball, relative to its top folder
+    provides: tuple[str, ...] = ()  # the library names it installs in lib/ (libgdal...)
 
 
 @dataclass(frozen=True)
@@ -255,6 +259,24 @@ def _mirror(path: Path, where: str, raw: dict[str, object]) -> Mirror:
     return Mirror(url=url, sha256=sha, missing=tuple(missing))
 
 
+def _licence_data(path: Path, where: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A source's spdx, licenses and provides, checked: every source names its licence files
+    and a valid SPDX expression (packaging's parser, the SPDX licence list it carries)."""
+    files, provides = entry.get("licenses"), entry.get("provides", [])
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+        raise _fail(path, f'{where} names no licence files (licenses = ["COPYING", ...])')
+    if not isinstance(provides, list) or not all(isinstance(p, str) for p in provides):
+        raise _fail(path, f"{where}: provides must be a list of library names")
+    spdx = entry.get("spdx")
+    try:
+        if not isinstance(spdx, str):
+            raise InvalidLicenseExpression(repr(spdx))
+        canonical = canonicalize_license_expression(spdx)
+    except InvalidLicenseExpression:
+        raise _fail(path, f"{where}: spdx {spdx!r} is not a valid SPDX expression") from None
+    return {"spdx": canonical, "licenses": tuple(files), "provides": tuple(provides)}
+
+
 def _read(path: Path, variable: str) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -329,6 +351,7 @@ def load_matrix(
                 name=name,
                 version=version,
                 mirrors=tuple(_mirror(path, where, m) for m in mirrors),
+                **_licence_data(path, where, entry),
             )
 
     lines: dict[str, Line] = {}

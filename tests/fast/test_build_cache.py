@@ -4,13 +4,13 @@ release job saves (the restore-and-reuse itself runs on a real engine: tests/ima
 from __future__ import annotations
 
 import pytest
+from shipped import shipped_matrix
 
 from gdal_lambda import images
 from gdal_lambda.errors import GdalLambdaError
 from gdal_lambda.variant import Variant
-from gdal_lambda.versions import load_matrix
 
-MATRIX = load_matrix()
+MATRIX = shipped_matrix()
 
 
 def _variant(env: dict[str, str] | None = None, **options: str) -> Variant:

@@ -201,7 +201,8 @@ def test_drivers_are_data(matrix: versions.Matrix) -> None:
             "no valid sha256",
         ),
         (
-            '[[sources.gdal]]\nversion = "1"\nmirrors = [{url = "http://x/y", sha256 = "%s"}]\n'
+            '[[sources.gdal]]\nversion = "1"\nspdx = "MIT"\nlicenses = ["LICENSE.TXT"]\n'
+            'mirrors = [{url = "http://x/y", sha256 = "%s"}]\n'
             '[lines."1"]\ngdal = "1"\n' % ("a" * 64),
             "does not pin proj",
         ),

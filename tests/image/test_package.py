@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from conftest import make_cog
 from httpserver import serve
 
-from gdal_lambda import local, package, runtime
+from gdal_lambda import local, package, runtime, sbom
 from gdal_lambda.errors import GdalLambdaError
 
 pytestmark = pytest.mark.image
@@ -70,6 +71,13 @@ def test_full_package_layout(full_zip: Path) -> None:
         n.startswith("mercantile/") for n in names
     )
     assert "bin/gdalinfo" in names
+    # It redistributes the native stack as a layer does: the licence texts and an SBOM that
+    # covers every library and distribution.
+    assert "share/licenses/geos/COPYING" in names and "share/licenses/geos/SOURCE" in names
+    with zipfile.ZipFile(full_zip) as zf, tempfile.TemporaryDirectory() as tmp:
+        zf.extractall(tmp)
+        text = (Path(tmp) / sbom.SBOM).read_text()
+        assert sbom.check_licences(Path(tmp), text, python_dir=".") == []
 
 
 def test_companion_runs_on_the_layer(cli, variant, companion_zip, cog_dir, tmp_path) -> None:

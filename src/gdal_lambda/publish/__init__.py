@@ -52,18 +52,18 @@ from .report import (
     Report,
     console,
 )
-from .spec import DEFAULT_LICENSE, Layer, ZipFacts, check_layer, layer_spec, zip_facts
+from .spec import NO_SBOM_LICENSE, Layer, ZipFacts, check_layer, layer_spec, zip_facts
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
     "DEFAULT_BUCKET",
     "DEFAULT_JOBS",
-    "DEFAULT_LICENSE",
     "DEFAULT_MANIFEST",
     "FAILED",
     "INTERRUPTED_EXIT",
     "MD_END",
     "MD_START",
+    "NO_SBOM_LICENSE",
     "OUR_LAYERS",
     "PUBLISHED",
     "RETRY_MODES",

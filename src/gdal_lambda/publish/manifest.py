@@ -76,12 +76,17 @@ class Manifest:
 
 
 def markdown_table(data: dict[str, dict[str, dict[str, Any]]]) -> str:
-    lines = [MD_START, "| layer | region | version | ARN |", "| --- | --- | --: | --- |"]
+    lines = [
+        MD_START,
+        "| layer | region | version | ARN | licence |",
+        "| --- | --- | --: | --- | --- |",
+    ]
     for name in sorted(data):
         for region in sorted(data[name]):
             entry = data[name][region]
             lines.append(
-                f"| {name} | {region} | {entry.get('version', '')} | `{entry.get('arn', '')}` |"
+                f"| {name} | {region} | {entry.get('version', '')} | `{entry.get('arn', '')}` "
+                f"| {entry.get('license', '')} |"
             )
     lines.append(MD_END)
     return "\n".join(lines) + "\n"

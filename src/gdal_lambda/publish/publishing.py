@@ -185,6 +185,7 @@ def _entry(layer: Layer, version: dict[str, Any], sha256: str) -> dict[str, Any]
         "arn": version["LayerVersionArn"],
         "sha256": sha256,
         "date": version.get("CreatedDate", ""),
+        "license": version.get("LicenseInfo", layer.license),
     }
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from .. import sbom
 from ..errors import GdalLambdaError, Kind, MissingZip
 from ..limits import (
     LAMBDA_UNZIPPED_LIMIT,
@@ -33,7 +34,11 @@ from ..provenance import MANIFEST
 from ..variant import Variant
 from .aws import new_session
 
-DEFAULT_LICENSE = "MIT"
+SBOM = sbom.SBOM.as_posix()
+
+# LicenseInfo for a zip without a bill of materials (not made by `invoke layer`): SPDX's own
+# word for "nothing is asserted", rather than a guess.
+NO_SBOM_LICENSE = "NOASSERTION"
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -78,7 +83,7 @@ def layer_spec(
     *,
     zip_path: Path | str | None = None,
     description: str | None = None,
-    license: str = DEFAULT_LICENSE,
+    license: str | None = None,
     runtimes: Sequence[str] = (),
     name: str | None = None,
     dist: Path | None = None,
@@ -86,12 +91,17 @@ def layer_spec(
     """The layer to publish for ``variant``, every field checked.
 
     The zip is ``variant.layer_zip(dist)`` unless ``zip_path`` overrides it; a missing one
-    raises :class:`MissingZip`. Raises GdalLambdaError on the first problem; calls nothing.
+    raises :class:`MissingZip`. ``license`` None: the SPDX expression of what the zip holds,
+    read from its SBOM (:func:`zip_licence`). Raises GdalLambdaError on the first problem;
+    calls nothing.
     """
     v = variant
+    path = Path(zip_path) if zip_path else v.layer_zip(dist)
+    if license is None:
+        license = zip_licence(path) if path.is_file() else NO_SBOM_LICENSE
     layer = Layer(
         name=name or v.layer_name,
-        zip_path=Path(zip_path) if zip_path else v.layer_zip(dist),
+        zip_path=path,
         description=description
         if description is not None
         else f"GDAL {v.line.name} for Python {v.python} ({v.recipe}, {v.arch}), gdal-lambda",
@@ -103,6 +113,25 @@ def layer_spec(
     )
     check_layer(layer)
     return layer
+
+
+def zip_licence(path: Path) -> str:
+    """LicenseInfo for a zip: the SPDX expression of its contents from its SBOM
+    (share/gdal-lambda/sbom.cdx.json), or NOASSERTION for a zip that carries none."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if SBOM not in archive.namelist():
+                return NO_SBOM_LICENSE
+            text = archive.read(SBOM).decode("utf-8")
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError):
+        return NO_SBOM_LICENSE  # check_layer says what is wrong with the zip
+    expression = sbom.licence_info(text)
+    if len(expression) > MAX_LICENSE:
+        raise GdalLambdaError(
+            f"the SPDX expression of {path.name}'s contents is {len(expression)} characters, over "
+            f"Lambda's {MAX_LICENSE} for LicenseInfo: give a shorter one with --license"
+        )
+    return expression or NO_SBOM_LICENSE
 
 
 def check_layer(layer: Layer) -> ZipFacts:
