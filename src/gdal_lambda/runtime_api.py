@@ -156,9 +156,20 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             status, headers, body = api.next_invocation()
             self._reply(status, headers, body)
 
-        def do_POST(self) -> None:
+        def _body(self) -> bytes:
+            """The request body, sized or chunked (curl streams a body of unknown size)."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+                return b"".join(chunks)
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            return self.rfile.read(length) if length else b""
+
+        def do_POST(self) -> None:
+            body = self._body()
             self._reply(api.post(self.path, body), {"Content-Type": "application/json"}, b"{}")
 
     return Handler

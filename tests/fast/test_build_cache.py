@@ -4,17 +4,15 @@ release job saves (the restore-and-reuse itself runs on a real engine: tests/ima
 from __future__ import annotations
 
 import pytest
-from shipped import shipped_matrix
+from helpers import make_variant
 
 from gdal_lambda import images
 from gdal_lambda.errors import GdalLambdaError
 from gdal_lambda.variant import Variant
 
-MATRIX = shipped_matrix()
-
 
 def _variant(env: dict[str, str] | None = None, **options: str) -> Variant:
-    return Variant.resolve(MATRIX, line="3.13", env=env or {}, **options)
+    return make_variant(env=env, **options)
 
 
 def test_off_by_default_so_local_builds_keep_dockers_whole_cache() -> None:

@@ -7,35 +7,10 @@ import importlib.util
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.stderr
-    return lines[0]
+from helpers import ROOT, invoke, one_error_line
 
 
 def test_task_list_has_the_documented_tasks() -> None:
@@ -45,13 +20,13 @@ def test_task_list_has_the_documented_tasks() -> None:
 
 
 def test_unknown_version_lists_known_lines() -> None:
-    line = _one_error_line(invoke("build.gdal", "--version", "3.99"))
+    line = one_error_line(invoke("build.gdal", "--version", "3.99"))
     assert "unknown GDAL line '3.99'" in line and "3.10, 3.13" in line
 
 
 @pytest.mark.parametrize("old", ["2.4", "3.0"])
 def test_a_retired_line_says_why_and_which_are_built(old: str) -> None:
-    line = _one_error_line(invoke("build.gdal", "--version", old))
+    line = one_error_line(invoke("build.gdal", "--version", old))
     assert line == (
         f"error: GDAL line {old} is retired: GDAL < 3.5 has no CMake build, and current "
         "rasterio needs GDAL >= 3.5; the lines built are 3.10, 3.13"
@@ -71,13 +46,13 @@ def test_help_prints_the_tasks_help(name: str) -> None:
 
 
 def test_a_missing_required_option_is_named() -> None:
-    assert _one_error_line(invoke("build.gdal")) == (
+    assert one_error_line(invoke("build.gdal")) == (
         "error: --version is required, e.g. --version 3.13"
     )
-    assert "--src is required" in _one_error_line(invoke("package", "--gdal", "3.13"))
+    assert "--src is required" in one_error_line(invoke("package", "--gdal", "3.13"))
     # publish took --gdal as a required positional: invoke's own error, not ours
     for name in ("publish", "push"):
-        assert _one_error_line(invoke(name)) == "error: --gdal is required, e.g. --gdal 3.13"
+        assert one_error_line(invoke(name)) == "error: --gdal is required, e.g. --gdal 3.13"
 
 
 def test_every_task_is_made_by_the_one_task_decorator() -> None:
@@ -109,7 +84,7 @@ def test_a_bad_event_file_is_one_line(tmp_path: Path, kind: str) -> None:
         event.mkdir()
     package = tmp_path / "package.zip"
     package.write_bytes(b"")
-    line = _one_error_line(
+    line = one_error_line(
         invoke("run", "--package", str(package), "--event", str(event), "--gdal", "3.13")
     )
     expected = "is not text (not UTF-8)" if kind == "binary" else "is a directory"
@@ -117,12 +92,12 @@ def test_a_bad_event_file_is_one_line(tmp_path: Path, kind: str) -> None:
 
 
 def test_unknown_target_lists_targets() -> None:
-    line = _one_error_line(invoke("build.gdal", "--version", "3.13", "--target", "alpine"))
+    line = one_error_line(invoke("build.gdal", "--version", "3.13", "--target", "alpine"))
     assert "known targets are al2023, debian11, debian12, debian13" in line
 
 
 def test_unknown_also_runs_on_target_lists_targets() -> None:
-    line = _one_error_line(
+    line = one_error_line(
         invoke(
             "layer", "--gdal", "3.13", "--target", "debian12", "--also-runs-on", "debian13,alpine"
         )
@@ -131,7 +106,7 @@ def test_unknown_also_runs_on_target_lists_targets() -> None:
 
 
 def test_docker_not_reachable_says_how_to_start_it(tmp_path: Path) -> None:
-    line = _one_error_line(
+    line = one_error_line(
         invoke(
             "build.gdal",
             "--version",
@@ -166,7 +141,7 @@ def test_no_mirror_reachable_is_one_error_listing_attempts(tmp_path: Path) -> No
 
 
 def test_fetch_needs_a_line() -> None:
-    assert "name a line with --version" in _one_error_line(invoke("fetch"))
+    assert "name a line with --version" in one_error_line(invoke("fetch"))
 
 
 def test_drivers_table_is_generated_from_the_matrix() -> None:
@@ -270,7 +245,7 @@ def test_benchmark_direct_compile_gets_every_file_its_stages_copy() -> None:
 
 
 def test_a_cache_from_value_other_than_1_or_0_is_one_line() -> None:
-    line = _one_error_line(
+    line = one_error_line(
         invoke("build.gdal", "--version", "3.13", env={"GDAL_LAMBDA_CACHE_FROM": "true"})
     )
     assert line.startswith("error: GDAL_LAMBDA_CACHE_FROM='true'"), line
