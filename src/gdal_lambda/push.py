@@ -14,7 +14,6 @@ login``), or GDAL_LAMBDA_REGISTRY_USERNAME / GDAL_LAMBDA_REGISTRY_PASSWORD.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Mapping
@@ -114,6 +113,25 @@ def auth_from_env(env: Mapping[str, str]) -> dict[str, str] | None:
     return None
 
 
+def _destination(
+    registry: str | None, env: Mapping[str, str] | None, auth: dict[str, str] | None
+) -> tuple[str, str, dict[str, str] | None]:
+    """(registry, its host, credentials): the option, else ``env``'s $GDAL_LAMBDA_REGISTRY and
+    credentials (``env`` is the caller's to pass: tasks.py gives the process environment)."""
+    env = env if env is not None else {}
+    registry = registry if registry is not None else env.get(ENV_REGISTRY)
+    if not registry:
+        raise GdalLambdaError(
+            f"name the registry: --registry <host>/<namespace> (or {ENV_REGISTRY})"
+        )
+    return registry, registry_host(registry), auth if auth is not None else auth_from_env(env)
+
+
+def _progress(out: Console) -> Progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
+    return Progress(*columns, TextColumn("{task.fields[state]}"), console=out, transient=False)
+
+
 def push_images(
     variant: Variant,
     *,
@@ -129,27 +147,14 @@ def push_images(
     gives $GDAL_LAMBDA_REGISTRY when ``registry`` is None, and the credentials when ``auth`` is
     None."""
     out = out if out is not None else console
-    env = env if env is not None else {}
-    registry = registry if registry is not None else env.get(ENV_REGISTRY)
-    if not registry:
-        raise GdalLambdaError(
-            f"name the registry: --registry <host>/<namespace> (or {ENV_REGISTRY})"
-        )
-    host = registry_host(registry)
+    registry, host, auth = _destination(registry, env, auth)
     wanted = images_for(variant)
-    auth = auth if auth is not None else auth_from_env(env)
     cli = cli if cli is not None else containers.client()
     for image in wanted:
         if not containers.image_exists(cli, image.local):
             raise MissingImage(variant, image.kind, f"image {image.local}")
     done: list[Pushed] = []
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[state]}"),
-    )
-    with Progress(*columns, console=out, transient=False) as progress:
+    with _progress(out) as progress:
         for image in wanted:
             done.append(_push_one(cli, image, registry, host, auth, progress))
     table = Table(title=f"pushed to {registry}", title_justify="left")
@@ -252,19 +257,11 @@ def push_image(
     """Tag and push one local image (a function image) to ``registry``, as push_images does the
     three build images, then report its sizes against Lambda's image limit."""
     out = out if out is not None else console
-    env = os.environ if env is None else env
-    registry = registry if registry is not None else env.get(ENV_REGISTRY)
-    if not registry:
-        raise GdalLambdaError(
-            f"name the registry: --registry <host>/<namespace> (or {ENV_REGISTRY})"
-        )
-    host = registry_host(registry)
-    auth = auth if auth is not None else auth_from_env(env)
+    registry, host, auth = _destination(registry, env, auth)
     cli = cli if cli is not None else containers.client()
     if not containers.image_exists(cli, local):
         raise GdalLambdaError(f"image {local} does not exist: build it with invoke image")
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
-    with Progress(*columns, TextColumn("{task.fields[state]}"), console=out) as progress:
+    with _progress(out) as progress:
         pushed = _push_one(cli, Image(local, "function-image"), registry, host, auth, progress)
     size = int(cli.images.get(local).attrs.get("Size", 0))
     sizes = ImageSizes(size, registry_sizes(pushed.remote, pushed.digest, auth))
