@@ -31,11 +31,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import make_variant
 
 from gdal_lambda.variant import Variant
-from gdal_lambda.versions import load_matrix
 
-ROOT = Path(__file__).resolve().parents[2]
 FAKE_ACCOUNT = "123456789012"
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _HOP = {
@@ -114,7 +113,7 @@ def moto_reset(endpoint: str) -> None:
 
 def variant(line: str = "3.13", python: str | None = "3.12", **parts: str | None) -> Variant:
     """The Variant `invoke publish` would resolve (target, recipe, arch: keyword ``parts``)."""
-    return Variant.resolve(load_matrix(), line=line, python=python, env={}, **parts)
+    return make_variant(line, python=python, **parts)
 
 
 def make_zip(path: Path, payload: bytes = b"print('hello')\n", *, files: int = 1) -> Path:

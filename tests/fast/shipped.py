@@ -1,15 +1,7 @@
-"""matrix.toml as shipped, without CI's overlay (.ci/reachable-pins.toml narrows the floor to
-the one Python whose CPython source CI reaches): for tests of names and of the release."""
+"""matrix.toml as shipped: :func:`helpers.shipped_matrix`, importable from here too."""
 
 from __future__ import annotations
 
-import os
-from unittest import mock
+from helpers import shipped_matrix
 
-from gdal_lambda import versions
-
-
-def shipped_matrix() -> versions.Matrix:
-    with mock.patch.dict(os.environ):
-        os.environ.pop("GDAL_LAMBDA_MATRIX_OVERLAY", None)
-        return versions.load_matrix()
+__all__ = ["shipped_matrix"]

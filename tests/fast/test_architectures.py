@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from shipped import shipped_matrix
+from helpers import ROOT, invoke, make_variant, one_error_line, shipped_matrix
 
 from gdal_lambda import emulation, images
 from gdal_lambda.errors import GdalLambdaError
 from gdal_lambda.variant import Variant
 
-ROOT = Path(__file__).resolve().parents[2]
 MATRIX = shipped_matrix()
 
 
-def _variant(**options: str) -> Variant:
-    return Variant.resolve(MATRIX, line="3.13", env={}, **options)
-
-
 def test_arm64_names_carry_the_suffix_and_x86_64_names_do_not() -> None:
-    arm, x86 = _variant(arch="arm64"), _variant()
+    arm, x86 = make_variant(arch="arm64"), make_variant()
     assert arm.gdal_tag == "gdal-lambda:gdal3.13-arm64"
     assert arm.layer_tag == "gdal-lambda:gdal3.13-py3.14-geo-arm64"
     assert arm.layer_zip().name == "gdal3.13-py3.14-geo-arm64.zip"
@@ -33,29 +27,29 @@ def test_arm64_names_carry_the_suffix_and_x86_64_names_do_not() -> None:
         "gdal3.13-py3.14-geo.zip",
     )
     # The default target is the floor: al2023's names carry its name.
-    checked = _variant(arch="arm64", target="al2023")
+    checked = make_variant(arch="arm64", target="al2023")
     assert checked.layer_zip().name == "gdal3.13-py3.14-geo-al2023-arm64.zip"
     assert checked.gdal_tag == "gdal-lambda:gdal3.13-al2023-arm64"
 
 
 def test_registry_bases_keep_their_name_and_stand_ins_get_one_per_architecture() -> None:
-    arm, x86 = _variant(arch="arm64", target="al2023"), _variant(target="al2023")
+    arm, x86 = make_variant(arch="arm64", target="al2023"), make_variant(target="al2023")
     assert arm.gdal_base == x86.gdal_base  # one multi-architecture name, pulled per platform
     assert (arm.platform, x86.platform) == ("linux/arm64", "linux/amd64")
-    floor = _variant(arch="arm64", python="3.13")
+    floor = make_variant(arch="arm64", python="3.13")
     assert floor.gdal_base == "gdal-lambda-standin:debian11-arm64"
     assert floor.runtime_image == floor.python_base == "gdal-lambda-standin:debian11-py3.13-arm64"
-    assert _variant().gdal_base == "gdal-lambda-standin:debian11"
-    assert _variant(python="3.12").python_base == "gdal-lambda-standin:debian11-py3.12"
+    assert make_variant().gdal_base == "gdal-lambda-standin:debian11"
+    assert make_variant(python="3.12").python_base == "gdal-lambda-standin:debian11-py3.12"
 
 
 def test_no_library_path_names_another_architecture() -> None:
     for target in MATRIX.targets:
         for arch, other in (("x86_64", "aarch64"), ("arm64", "x86_64")):
-            path = _variant(target=target, arch=arch).ld_library_path
+            path = make_variant(target=target, arch=arch).ld_library_path
             assert not [d for d in path if other in d or "{" in d], (target, arch, path)
             assert path[-1] == "/opt/lib"
-    assert "/lib/aarch64-linux-gnu" in _variant(target="debian11", arch="arm64").ld_library_path
+    assert "/lib/aarch64-linux-gnu" in make_variant(target="debian11", arch="arm64").ld_library_path
 
 
 def test_the_environment_picks_the_architecture_and_an_option_beats_it() -> None:
@@ -66,7 +60,7 @@ def test_the_environment_picks_the_architecture_and_an_option_beats_it() -> None
 
 
 def test_build_plans() -> None:
-    floor_arm = _variant(target="debian11", arch="arm64")
+    floor_arm = make_variant(target="debian11", arch="arm64")
     cross = images.build_plan(floor_arm, host="x86_64")
     assert (cross.cross, cross.build_image, cross.build_platform, cross.emulated) == (
         "aarch64-linux-gnu",
@@ -81,9 +75,9 @@ def test_build_plans() -> None:
         False,
     )
     # al2023 has no cross toolchain: its arm64 image compiles under emulation on x86_64
-    emulated = images.build_plan(_variant(arch="arm64", target="al2023"), host="x86_64")
+    emulated = images.build_plan(make_variant(arch="arm64", target="al2023"), host="x86_64")
     assert (emulated.cross, emulated.build_platform, emulated.emulated) == ("", "linux/arm64", True)
-    assert not images.build_plan(_variant(), host="x86_64").emulated
+    assert not images.build_plan(make_variant(), host="x86_64").emulated
 
 
 def test_emulation_check(tmp_path: Path) -> None:
@@ -103,10 +97,8 @@ def test_emulation_check(tmp_path: Path) -> None:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    # never AWS itself: a closed local port, whatever a task asks
-    env = {**os.environ, "GDAL_LAMBDA_ENDPOINT_URL": "http://127.0.0.1:9"}
     return subprocess.run(
-        list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        list(args), cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -124,10 +116,14 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_an_unknown_architecture_is_one_line_naming_the_known_ones(task: list[str]) -> None:
-    result = _run(sys.executable, "-m", "invoke", *task, "--arch", "s390x")
-    assert result.returncode == 1, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == ["error: unknown architecture 's390x': known ones are x86_64, arm64"]
+    # never AWS itself: a closed local port, whatever a task asks
+    result = invoke(
+        *task, "--arch", "s390x", env={"GDAL_LAMBDA_ENDPOINT_URL": "http://127.0.0.1:9"}
+    )
+    assert (
+        one_error_line(result)
+        == "error: unknown architecture 's390x': known ones are x86_64, arm64"
+    )
 
 
 @pytest.mark.parametrize(
@@ -161,7 +157,7 @@ def test_arm64_work_without_emulation_stops_before_any_container(
 
     monkeypatch.setattr(emulation, "BINFMT", tmp_path)
     monkeypatch.setattr(emulation, "host_architecture", lambda: "x86_64")
-    arm = _variant(target="debian11", arch="arm64")
+    arm = make_variant(target="debian11", arch="arm64")
     calls = [
         lambda: layer.build_layer_zip(arm, dist=tmp_path),
         lambda: package.build_package(arm, ROOT / "examples" / "package", out=tmp_path / "p.zip"),

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import docker.errors
 import pytest
-from shipped import shipped_matrix
+from helpers import ROOT, make_variant
 
 from gdal_lambda import images, runtime
 from gdal_lambda.errors import Kind, MissingImage, MissingZip
 from gdal_lambda.variant import Variant
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +24,12 @@ def tasks() -> ModuleType:
     return module
 
 
-def _variant(**options: str) -> Variant:
-    return Variant.resolve(shipped_matrix(), line="3.13", env={}, **options)
-
-
-DEFAULT = _variant()
-STANDIN = _variant(target="debian13", repository="mine")
-OLDER = _variant(python="3.12", recipe="tiny")
-ARM = _variant(arch="arm64", target="al2023")
-ARM_FLOOR = _variant(arch="arm64", python="3.13")
-CHECKED = _variant(target="al2023", python="3.12")
+DEFAULT = make_variant()
+STANDIN = make_variant(target="debian13", repository="mine")
+OLDER = make_variant(python="3.12", recipe="tiny")
+ARM = make_variant(arch="arm64", target="al2023")
+ARM_FLOOR = make_variant(arch="arm64", python="3.13")
+CHECKED = make_variant(target="al2023", python="3.12")
 
 
 @pytest.mark.parametrize(
@@ -163,7 +156,7 @@ class _Offline(_NoImages):
 @pytest.mark.parametrize(
     ("variant", "step", "command"),
     [
-        (_variant(target="al2023"), Kind.GDAL, "invoke build.gdal --version 3.13"),
+        (make_variant(target="al2023"), Kind.GDAL, "invoke build.gdal --version 3.13"),
         (CHECKED, Kind.PYTHON, "invoke build.python --gdal 3.13 --python 3.12"),
     ],
 )

@@ -9,11 +9,10 @@ checks list files from the host (pyelftools, the engine's archive API) or in Pyt
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 MISSING = ("find", "which", "file")
 # A command word at the start of a shell line or after a pipe, && or ;, or in an argv list.
 _COMMAND = r"(?:^|[|;&(`\"']|\$\()\s*{tool}\s|\[\s*[\"']{tool}[\"']\s*,"

@@ -11,12 +11,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 from httpserver import serve
 
 from gdal_lambda import locks, versions
 from gdal_lambda.errors import GdalLambdaError
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_shipped_lock_is_fresh() -> None:

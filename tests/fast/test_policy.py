@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from gdal_lambda import elf, policy, versions
 from gdal_lambda.errors import GdalLambdaError
@@ -20,7 +21,6 @@ pytestmark = pytest.mark.skipif(
     shutil.which("gcc") is None, reason="needs gcc (apt-get install gcc)"
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policies"
 MOUNT = "/opt"
 LD_PATH = ("/lib64", "/usr/lib64", "/opt/lib")

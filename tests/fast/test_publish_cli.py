@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, one_error_line
+from helpers import invoke as run_invoke
 from publish_support import AWS_UNSET, Fault, FaultProxy, free_port, make_zip
 
-ROOT = Path(__file__).resolve().parents[2]
 NAME = "gdal313-py312-geo"
 
 
@@ -24,23 +25,7 @@ def invoke(
     base = {k: v for k, v in os.environ.items() if k not in AWS_UNSET}
     # never the real AWS, whatever a test forgets: a closed port unless the test says otherwise
     base["GDAL_LAMBDA_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=ROOT,
-        env={k: v for k, v in {**base, **env}.items() if k not in drop},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+    return run_invoke(*args, env=env, drop=drop, base=base)
 
 
 @pytest.fixture

@@ -14,30 +14,26 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import docker.errors
 import pytest
 import requests
+from helpers import ROOT, make_variant
 from publish_support import Registry, free_port, registry, require_or_skip, tiny_image_tar
 from rich.console import Console
 
 from gdal_lambda import push as pushing
 from gdal_lambda.errors import GdalLambdaError, MissingImage
 from gdal_lambda.variant import Variant
-from gdal_lambda.versions import load_matrix
 
-ROOT = Path(__file__).resolve().parents[2]
 LINE, PYTHON, TARGET = "3.13", "3.13", "debian13"
 TAGS = ["gdal3.13-debian13", "gdal3.13-py3.13-debian13", "gdal3.13-py3.13-geo-debian13"]
 USER = ("pusher", "correct-horse")
 
 
 def variant(repo: str | None = None) -> Variant:
-    return Variant.resolve(
-        load_matrix(), line=LINE, python=PYTHON, target=TARGET, repository=repo, env={}
-    )
+    return make_variant(LINE, python=PYTHON, target=TARGET, repository=repo)
 
 
 def quiet() -> Console:

@@ -6,27 +6,20 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
+
+from helpers import ROOT, one_error_line
+from helpers import invoke as run_invoke
 
 from gdal_lambda.variant import Variant
 from gdal_lambda.versions import load_matrix
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k != "GDAL_LAMBDA_TARGET"}
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=ROOT,
-        env={**full, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """The tasks as CI runs them, but with the matrix's default target unless ``env`` names one."""
+    base = {k: v for k, v in os.environ.items() if k != "GDAL_LAMBDA_TARGET"}
+    return run_invoke(*args, env=env, base=base)
 
 
 def release_entries(*args: str, env: dict[str, str] | None = None) -> list[dict[str, str]]:
@@ -36,15 +29,6 @@ def release_entries(*args: str, env: dict[str, str] | None = None) -> list[dict[
     data = json.loads(result.stdout)
     assert set(data) == {"include"}
     return data["include"]
-
-
-def one_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def test_every_line_python_and_arch_of_the_default_target_then_the_checked_ones() -> None:
@@ -168,7 +152,7 @@ def test_human_table_lists_every_entry() -> None:
 
 
 def test_unknown_target_is_one_line() -> None:
-    line = one_error(invoke("matrix", "--json", "--target", "s390x"))
+    line = one_error_line(invoke("matrix", "--json", "--target", "s390x"))
     assert "unknown target 's390x'" in line and "al2023" in line
 
 
@@ -183,7 +167,7 @@ def _matrix_with(tmp_path: Path, runners: str) -> dict[str, str]:
 
 def test_a_missing_runner_label_is_one_line(tmp_path: Path) -> None:
     env = _matrix_with(tmp_path, '[release.runners]\nx86_64 = "ubuntu-24.04"\n')
-    line = one_error(invoke("matrix", "--json", env=env))
+    line = one_error_line(invoke("matrix", "--json", env=env))
     assert "[release.runners]" in line and "missing: arm64" in line
 
 
@@ -192,5 +176,5 @@ def test_an_unknown_architecture_label_is_one_line(tmp_path: Path) -> None:
         tmp_path,
         '[release.runners]\nx86_64 = "a"\narm64 = "b"\ns390x = "c"\n',
     )
-    line = one_error(invoke("matrix", "--json", env=env))
+    line = one_error_line(invoke("matrix", "--json", env=env))
     assert "s390x" in line and "x86_64, arm64" in line

@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import ROOT, invoke
 
-ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
 
 
@@ -40,14 +40,8 @@ def workflow() -> dict[str, Any]:
 
 
 def entries() -> list[dict[str, str]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "invoke", "matrix", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = invoke("matrix", "--json")
+    assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["include"]
 
 

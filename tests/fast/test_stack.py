@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from gdal_lambda import versions
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "docker" / "gdal" / "Dockerfile"
 
 

@@ -13,15 +13,15 @@ import pwd
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, one_error_line
+from helpers import invoke as run_invoke
 from httpserver import serve
 
-ROOT = Path(__file__).resolve().parents[2]
 REAL_SUITES = Path("/usr/share/debootstrap")
 
 
@@ -53,20 +53,14 @@ def _env(tools: Path, **extra: str) -> dict[str, str]:
 
 
 def invoke(*args: str, env: dict[str, str], user: str | None = None) -> list[str]:
-    """Run invoke (as ``user`` through setpriv, when given); return its one error line."""
-    command = [sys.executable, "-m", "invoke", *args]
+    """Run invoke in ``env`` alone (as ``user`` through setpriv, when given); return its one
+    error line."""
+    prefix: list[str] = []
     if user is not None:
         account = pwd.getpwnam(user)
         ids = ["--reuid", str(account.pw_uid), "--regid", str(account.pw_gid), "--clear-groups"]
-        command = [shutil.which("setpriv") or "setpriv", *ids, *command]
-    result = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 1, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
-    return lines
+        prefix = [shutil.which("setpriv") or "setpriv", *ids]
+    return [one_error_line(run_invoke(*args, base=env, prefix=prefix))]
 
 
 def _matrix(

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tarfile
 from pathlib import Path
 
 import docker
 import pytest
+from image_helpers import copy_out, make_cog, sh
 
-from gdal_lambda import containers, images, versions
+from gdal_lambda import images, versions
 from gdal_lambda.variant import Variant
+
+# Re-exported for the tests that still import them from here.
+__all__ = ["copy_out", "make_cog", "sh"]
 
 
 @pytest.fixture(scope="session")
@@ -74,50 +77,3 @@ def opt(layer_zip: Path, tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("layer") / "opt"
     subprocess.run(["unzip", "-q", str(layer_zip), "-d", str(dest)], check=True)
     return dest
-
-
-def sh(cli: docker.DockerClient, image: str, script: str, **kwargs: object) -> str:
-    """Run a bash script in ``image``; fail the test with its output if it exits non-zero."""
-    ran = containers.run(cli, image, ["bash", "-euo", "pipefail", "-c", script], **kwargs)  # type: ignore[arg-type]
-    code, out = ran.status, ran.output
-    if code != 0:
-        pytest.fail(f"exit {code} in {image}:\n{out[-3000:]}")
-    return out
-
-
-def copy_out(cli: docker.DockerClient, image: str, path: str, dest: Path) -> Path:
-    """``path`` of ``image``, copied to ``dest`` on the host through the engine's archive API:
-    no tool inside the image is needed (Lambda's AL2023 images have no find, which or file)."""
-    container = cli.containers.create(image, command=["true"])
-    try:
-        stream, _ = container.get_archive(path)
-        archive = dest.with_suffix(".tar")
-        with archive.open("wb") as out:
-            for chunk in stream:
-                out.write(chunk)
-        dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="tar")
-        archive.unlink()
-    finally:
-        container.remove(force=True)
-    return dest / Path(path).name
-
-
-def make_cog(cli: docker.DockerClient, gdal_image: str, where: Path) -> Path:
-    """A 512x512 UInt16 COG over lon 0..10, lat 0..10: 1234 everywhere but 4321 in lon 2..4,
-    lat 6..8 (pixels 103..204 on both axes). Made with GDAL's own tools, in the GDAL image."""
-    where.mkdir(parents=True, exist_ok=True)
-    polygon = '{"type":"Polygon","coordinates":[[[2,6],[4,6],[4,8],[2,8],[2,6]]]}'
-    sh(
-        cli,
-        gdal_image,
-        "cd /tmp && gdal_create -of GTiff -outsize 512 512 -bands 1 -ot UInt16 -burn 1234 "
-        "-a_srs EPSG:4326 -a_ullr 0 10 10 0 src.tif "
-        f"&& echo '{polygon}' > square.geojson "
-        "&& gdal_rasterize -q -burn 4321 square.geojson src.tif "
-        "&& gdal_translate -q -of COG -co COMPRESS=DEFLATE -co BLOCKSIZE=256 src.tif /out/cog.tif "
-        "&& chmod 644 /out/cog.tif",
-        volumes={str(where): {"bind": "/out", "mode": "rw"}},
-    )
-    return where / "cog.tif"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from conftest import sh
+from image_helpers import sh
 
 from gdal_lambda import images
 from gdal_lambda.variant import Variant

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import copy_out, make_cog, sh
 from elftools.elf.elffile import ELFFile
 from httpserver import serve
+from image_helpers import copy_out, make_cog, sh
 from moto.server import ThreadedMotoServer
 
 from gdal_lambda import elf, images

@@ -9,8 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import make_cog
 from httpserver import serve
+from image_helpers import make_cog
 
 from gdal_lambda import layer, naming, runtime
 

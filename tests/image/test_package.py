@@ -11,14 +11,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import make_cog
+from helpers import ROOT
 from httpserver import serve
+from image_helpers import make_cog
 
 from gdal_lambda import local, package, runtime, sbom
 from gdal_lambda.errors import GdalLambdaError
 
 pytestmark = pytest.mark.image
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import docker
 import pytest
+from helpers import ROOT
 
 from gdal_lambda.variant import Variant
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fast"))
 from publish_support import registry
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_registry_route_builds_the_same_stand_ins(

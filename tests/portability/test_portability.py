@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -19,16 +20,10 @@ from gdal_lambda import images, runtime, versions
 from gdal_lambda.variant import Variant
 
 MATRIX = versions.load_matrix(env=os.environ)
-LINE = MATRIX.line(os.environ.get("GDAL_LAMBDA_LINE", "3.13"))
-# The zip as `nox -s test-<line>[-arm64]` built it: its target (default the floor), Python and
-# architecture ($GDAL_LAMBDA_ARCH).
-BUILT = Variant.resolve(
-    MATRIX,
-    line=LINE.name,
-    env=os.environ,
-    target=os.environ.get("GDAL_LAMBDA_TARGET") or "debian11",
-)
-BUILT_ON, PYTHON = BUILT.target, BUILT.python
+# What `nox -s test-<line>[-arm64]` built the zip for: $GDAL_LAMBDA_TARGET (default the matrix's,
+# the floor), $GDAL_LAMBDA_PYTHON (default its newest), $GDAL_LAMBDA_ARCH; the line in `built`.
+BUILT_ON = MATRIX.target(os.environ.get("GDAL_LAMBDA_TARGET") or None)
+PYTHON = BUILT_ON.check_python(os.environ.get("GDAL_LAMBDA_PYTHON") or None)
 RUNTIMES = sorted(n for n, t in MATRIX.targets.items() if t.is_standin and n != BUILT_ON.name)
 
 TOOLS = (
@@ -51,28 +46,44 @@ print(json.dumps({
 """
 
 
+def built_variant(env: Mapping[str, str]) -> Variant:
+    """The zip's variant; its line is $GDAL_LAMBDA_LINE, never a default: without it, the tests
+    fail saying how to run them (like tests/image's conftest)."""
+    line = env.get("GDAL_LAMBDA_LINE")
+    if not line:
+        pytest.fail("GDAL_LAMBDA_LINE is not set: run these through `nox -s portability-<line>`")
+    return Variant.resolve(MATRIX, line=line, env=env)
+
+
 @pytest.fixture(scope="module")
-def opt(tmp_path_factory) -> Path:
-    zip_path = BUILT.layer_zip()
+def built() -> Variant:
+    return built_variant(os.environ)
+
+
+@pytest.fixture(scope="module")
+def opt(built: Variant, tmp_path_factory) -> Path:
+    zip_path = built.layer_zip()
     if not zip_path.is_file():
-        pytest.fail(f"{zip_path} missing: run `nox -s test-{LINE.name}` first")
+        pytest.fail(f"{zip_path} missing: run `nox -s test-{built.line.name}` first")
     dest = tmp_path_factory.mktemp("layer") / "opt"
     subprocess.run(["unzip", "-q", str(zip_path), "-d", str(dest)], check=True)
     return dest
 
 
-def _run(target: versions.Target, command: list[str], opt: Path) -> str:
+def _run(built: Variant, target: versions.Target, command: list[str], opt: Path) -> str:
     """``command`` in another target's runtime (its newest Python), same architecture."""
-    where = Variant.resolve(MATRIX, line=LINE.name, env={}, target=target.name, arch=BUILT.arch)
+    where = Variant.resolve(
+        MATRIX, line=built.line.name, env={}, target=target.name, arch=built.arch
+    )
     code, out = runtime.run_clean(images.client(), where, command, opt=opt, env=runtime.data_env())
     assert code == 0, out[-3000:]
     return out
 
 
 @pytest.mark.parametrize("run_on", RUNTIMES)
-def test_native_tools_run_in_another_runtime(opt: Path, run_on: str) -> None:
-    out = _run(MATRIX.targets[run_on], ["sh", "-c", TOOLS], opt)
-    assert f"GDAL {LINE.version('gdal')}" in out
+def test_native_tools_run_in_another_runtime(built: Variant, opt: Path, run_on: str) -> None:
+    out = _run(built, MATRIX.targets[run_on], ["sh", "-c", TOOLS], opt)
+    assert f"GDAL {built.line.version('gdal')}" in out
     assert "+proj=merc" in out
     assert "222638.98\t6274861.39" in out
     assert "Feature Count: 1" in out
@@ -81,14 +92,17 @@ def test_native_tools_run_in_another_runtime(opt: Path, run_on: str) -> None:
 @pytest.mark.parametrize(
     "run_on", [n for n in RUNTIMES if PYTHON in MATRIX.targets[n].pythons] or ["(none)"]
 )
-def test_python_imports_in_another_runtime_with_the_same_python(opt: Path, run_on: str) -> None:
+def test_python_imports_in_another_runtime_with_the_same_python(
+    built: Variant, opt: Path, run_on: str
+) -> None:
     if run_on == "(none)":
         pytest.fail(f"no other stand-in runtime has Python {PYTHON}: nothing proves the imports")
-    out = _run(MATRIX.targets[run_on], ["python3", "-c", IMPORTS], opt)
+    line = built.line
+    out = _run(built, MATRIX.targets[run_on], ["python3", "-c", IMPORTS], opt)
     facts = json.loads(out.strip().splitlines()[-1])
-    assert facts["gdal"] == facts["rasterio_gdal"] == LINE.version("gdal")
-    assert facts["proj"] == LINE.version("proj")
-    assert facts["geos"].startswith(LINE.version("geos"))
+    assert facts["gdal"] == facts["rasterio_gdal"] == line.version("gdal")
+    assert facts["proj"] == line.version("proj")
+    assert facts["geos"].startswith(line.version("geos"))
     x, y = facts["transform"]
     assert x == pytest.approx(222638.98, abs=0.01) and y == pytest.approx(6274861.39, abs=0.01)
     assert facts["area"] == pytest.approx(3.1365, abs=0.001) and facts["numpy"] == 6
