@@ -171,10 +171,27 @@ def resolve(
 # build.*
 
 _LINE_HELP = "GDAL line from matrix.toml (3.13, 3.10...); required"
-_TARGET_HELP = (
-    "debian11, the floor (default, or $GDAL_LAMBDA_TARGET), al2023 (checked by the release, "
-    "never published) or another local stand-in (debian12, debian13)"
-)
+
+
+def _help_from_matrix() -> tuple[str, str]:
+    """--target's and --python's help, written from the matrix (a matrix that does not load
+    leaves the tasks listable: its error comes when a task runs)."""
+    try:
+        m = _matrix()
+    except GdalLambdaError:
+        return "a target of matrix.toml (default its default_target)", "Python version"
+    default = m.default_target
+    others = [n for n, t in sorted(m.targets.items()) if t.is_standin and n != default]
+    checked = ", ".join(m.checked_targets)
+    target = f"{default}, the floor (default, or $GDAL_LAMBDA_TARGET)"
+    if checked:
+        target += f", {checked} (checked by the release, never published)"
+    target += f" or another local stand-in ({', '.join(others)})"
+    python = f"Python version; the target's list ({default}: {', '.join(m.target().pythons)})"
+    return target, python
+
+
+_TARGET_HELP, _PYTHON_HELP = _help_from_matrix()
 _REPO_HELP = "image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)"
 _ARCH_HELP = (
     "x86_64 (default, or $GDAL_LAMBDA_ARCH) or arm64: Lambda's architecture to build for "
@@ -210,7 +227,7 @@ def gdal(
 
 _PY_HELP = {
     "gdal": _LINE_HELP,
-    "python": "Python version; the target's list (al2023: 3.12, 3.13, 3.14). Default: its newest",
+    "python": f"{_PYTHON_HELP}. Default: its newest",
     "target": _TARGET_HELP,
     "arch": _ARCH_HELP,
     "repository": _REPO_HELP,

@@ -88,7 +88,7 @@ def package_zip(src: Path, variant: Variant, out: Path | None = None) -> Path:
         return out
     """``dist/<folder>[-<target>][-arm64].zip`` unless ``out`` names it."""
     target = variant.target
-    suffix = "" if target.name == naming.DEFAULT_TARGET else f"-{target.name}"
+    suffix = "" if target.name == variant.matrix.default_target else f"-{target.name}"
     if variant.arch != naming.DEFAULT_ARCH:
         suffix += f"-{variant.arch}"
     return naming.dist_dir() / f"{src.resolve().name}{suffix}.zip"

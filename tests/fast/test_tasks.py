@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, invoke, one_error_line
+from helpers import ROOT, invoke, one_error_line, shipped_matrix
 
 
 def test_task_list_has_the_documented_tasks() -> None:
@@ -262,3 +262,13 @@ def test_every_variable_the_code_reads_is_in_the_readme() -> None:
     assert "GDAL_LAMBDA_CACHE_FROM" in found
     missing = sorted(v for v in found - _INTERNAL_VARIABLES if f"`{v}`" not in readme)
     assert not missing, f"add to README's Environment variables: {missing}"
+
+
+def test_the_help_lists_the_matrix_targets_and_pythons() -> None:
+    """--target's and --python's help once listed them by hand (al2023's Pythons, as default)."""
+    matrix = shipped_matrix()
+    result = invoke("build.python", "--help", drop=("GDAL_LAMBDA_MATRIX_OVERLAY",))
+    text = " ".join(result.stdout.split())
+    pythons = ", ".join(matrix.target().pythons)
+    assert f"the target's list ({matrix.default_target}: {pythons})" in text
+    assert all(name in text for name in matrix.targets)

@@ -22,6 +22,8 @@ from rich.table import Table
 
 from .. import naming
 from ..errors import GdalLambdaError
+from ..variant import DEFAULT_RECIPE
+from ..versions import DEFAULT_ARCH
 from .aws import Settings, layer_versions, paginate, reason, sha_of
 from .manifest import Manifest
 from .regions import connect, for_each_region
@@ -43,8 +45,8 @@ class Scope:
         cls,
         line: str | None = None,
         python: str | None = None,
-        recipe: str = "geo",
-        arch: str = "x86_64",
+        recipe: str = DEFAULT_RECIPE,
+        arch: str = DEFAULT_ARCH,
         prefix: str | None = None,
     ) -> Scope:
         if line and python:
