@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 from httpserver import serve
+from packaging.requirements import Requirement
 
-from gdal_lambda import locks, versions
+from gdal_lambda import locks, naming, versions
 from gdal_lambda.errors import GdalLambdaError
 
 
@@ -40,20 +41,35 @@ def test_the_platform_is_the_lowest_glibc_of_the_targets_offering_a_python() -> 
     assert platforms["3.11"] == "x86_64-manylinux_2_36"  # debian12 only
 
 
-def test_the_layer_lock_holds_the_sdists_it_compiles() -> None:
-    """rasterio/shapely/pyproj are built from sdists: those sdists' hashes must be locked
-    (digests from PyPI's simple index, checked 2026-11-25)."""
-    pins = locks.read_lock(ROOT / "layers/geo/locks/py3.13.txt").pins
-    assert "e65a15b7bd22ce8f8ce8159856669dc9fafabf66cde6156e8f8e71d55abcd515" in pins["rasterio"][1]
-    assert "e8865e553d874a1ec4a032057ea81fca9def37b188cd8fb550af3b3480b3f88c" in pins["shapely"][1]
-    assert "efa59725bba68bf97fa808b61302df32934acdceb6a5c92a8dd0e71dc266a876" in pins["pyproj"][1]
-    overlay = locks.read_lock(ROOT / "layers/geo/locks/pyproj-3.6.1/py3.13.txt").pins
-    assert overlay["pyproj"][0] == "3.6.1"
-    assert (
-        "44aa7c704c2b7d8fb3d483bbf75af6cb2350d30a63b144279a09b75fead501bf" in overlay["pyproj"][1]
-    )
-    build = locks.read_lock(ROOT / "layers/geo/locks/pyproj-3.6.1/py3.13-build-pyproj.txt").pins
-    assert build["cython"][0].startswith("3.0.")
+def test_the_layer_locks_hold_what_the_recipe_compiles() -> None:
+    """rasterio/shapely/pyproj are built from sdists against /opt (the matrix's
+    compiled_against_opt): every layer lock pins each with its hashes; an overlay's lock pins
+    the overlay's version, and its build lock meets the overlay's build constraints."""
+    shipped = versions.load_matrix()
+    lines = (ROOT / "layers/geo/requirements.txt").read_text().splitlines()
+    wanted = {naming.distribution_name(r.name) for r in map(naming.requirement, lines) if r}
+    compiled = sorted(wanted & {naming.distribution_name(n) for n in shipped.compiled_against_opt})
+    assert compiled
+    for lock in sorted((ROOT / "layers/geo/locks").glob("py*.txt")):
+        pins = locks.read_lock(lock).pins
+        for name in compiled:
+            assert pins[name][0] and pins[name][1], (lock.name, name)
+    for overlay in locks.known_overlays():
+        folder = ROOT / "layers/geo/locks" / locks.overrides_folder(overlay.requirement_overrides)
+        layer_locks = sorted(p for p in folder.glob("py*.txt") if "-build-" not in p.name)
+        assert layer_locks, folder
+        for lock in layer_locks:
+            pins = locks.read_lock(lock).pins
+            for name, version in overlay.requirement_overrides.items():
+                assert pins[name][0] == version and pins[name][1], (lock, name)
+        for package, constraints in overlay.build_constraints.items():
+            build_locks = sorted(folder.glob(f"py*-build-{package}.txt"))
+            assert build_locks, (folder, package)
+            for lock in build_locks:
+                pins = locks.read_lock(lock).pins
+                for constraint in map(Requirement, constraints):
+                    pinned = pins[naming.distribution_name(constraint.name)][0]
+                    assert constraint.specifier.contains(pinned), (lock, constraint)
 
 
 def test_the_python_image_lock_holds_every_build_backend() -> None:
@@ -204,7 +220,10 @@ def _lock_for(index: Path, tmp_path: Path, digest: str) -> Path:
 def test_a_lock_with_the_right_hash_installs(index: Path, tmp_path: Path) -> None:
     wheel = next((index / "www/simple/tinypkg").glob("*.whl"))
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    result = _pip_install(index, _lock_for(index, tmp_path, digest), tmp_path / "target")
+    lock = _lock_for(index, tmp_path, digest)
+    # what our reader takes from a lock is what pip enforces
+    assert locks.read_lock(lock).pins["tinypkg"] == ("1.0", frozenset({digest}))
+    result = _pip_install(index, lock, tmp_path / "target")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "target" / "tinypkg" / "__init__.py").is_file()
 
@@ -215,7 +234,9 @@ def test_an_altered_hash_makes_the_install_fail_with_pips_mismatch_line(
     wheel = next((index / "www/simple/tinypkg").glob("*.whl"))
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     altered = digest[:-1] + ("0" if digest[-1] != "0" else "1")
-    result = _pip_install(index, _lock_for(index, tmp_path, altered), tmp_path / "target")
+    lock = _lock_for(index, tmp_path, altered)
+    assert locks.read_lock(lock).pins["tinypkg"] == ("1.0", frozenset({altered}))
+    result = _pip_install(index, lock, tmp_path / "target")
     assert result.returncode != 0
     assert "THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE" in result.stderr
     assert f"Expected sha256 {altered}" in result.stderr

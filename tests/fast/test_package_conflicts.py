@@ -25,12 +25,21 @@ def test_an_excluded_layer_version_is_one_error(text: str, named: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "without_marker_conflicts"),
     [
-        "numpy>=2\nshapely\nrasterio>=1.4,<2\n",  # ranges the layer meets
-        "mercantile==1.2.1\n-r other.txt\n--no-binary rasterio\n",  # nothing the layer has
-        'numpy<2 ; python_version < "3.10"\n',  # markers: for pip, in the target's Python
+        ("numpy>=2\nshapely\nrasterio>=1.4,<2\n", False),  # ranges the layer meets
+        ("mercantile==1.2.1\n-r other.txt\n--no-binary rasterio\n", False),  # nothing it has
+        ('numpy<2 ; python_version < "3.10"\n', True),  # markers: for pip, in the target's Python
     ],
 )
-def test_what_the_layer_meets_or_pip_must_decide_passes(text: str) -> None:
-    check_direct_conflicts(text, LAYER, "geo")
+def test_what_the_layer_meets_or_pip_must_decide_passes(
+    text: str, without_marker_conflicts: bool
+) -> None:
+    assert check_direct_conflicts(text, LAYER, "geo") is None
+    # the marker alone is what leaves a line to pip: without it the same line is checked here
+    unmarked = "\n".join(line.split(";")[0] for line in text.splitlines())
+    if without_marker_conflicts:
+        with pytest.raises(GdalLambdaError, match="excludes numpy"):
+            check_direct_conflicts(unmarked, LAYER, "geo")
+    else:
+        assert check_direct_conflicts(unmarked, LAYER, "geo") is None

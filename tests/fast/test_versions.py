@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import docker.auth
+import docker.utils
 import pytest
 from shipped import shipped_matrix
 
@@ -18,13 +20,15 @@ def matrix() -> versions.Matrix:
     return versions.load_matrix()
 
 
-def test_lines_pin_the_issue_versions(matrix: versions.Matrix) -> None:
-    assert {
-        k: {lib: matrix.lines[k].version(lib) for lib in versions.LIBRARIES} for k in matrix.lines
-    } == {
-        "3.13": {"gdal": "3.13.3", "proj": "9.9.0", "geos": "3.15.0"},
-        "3.10": {"gdal": "3.10.3", "proj": "9.6.0", "geos": "3.13.1"},
-    }
+def test_each_line_pins_a_release_of_its_own_gdal_and_a_proj_and_geos(
+    matrix: versions.Matrix,
+) -> None:
+    assert matrix.lines
+    for name, line in matrix.lines.items():
+        assert re.fullmatch(r"\d+\.\d+", name), name
+        assert line.gdal.startswith(f"{name}."), (name, line.gdal)
+        for library in versions.LIBRARIES:
+            assert re.fullmatch(r"\d+\.\d+\.\d+", line.version(library)), (name, library)
 
 
 def test_every_source_lists_upstream_first_then_debian(matrix: versions.Matrix) -> None:
@@ -149,8 +153,8 @@ def test_retired_lines_say_why(matrix: versions.Matrix) -> None:
         with pytest.raises(GdalLambdaError) as err:
             matrix.line(old)
         assert str(err.value) == (
-            f"GDAL line {old} is retired: GDAL < 3.5 has no CMake build, and current rasterio "
-            "needs GDAL >= 3.5; the lines built are 3.10, 3.13"
+            f"GDAL line {old} is retired: {matrix.retired_reason}; the lines built are "
+            f"{', '.join(sorted(matrix.lines))}"
         )
     with pytest.raises(GdalLambdaError, match="unknown GDAL line '3.99'"):
         matrix.line("3.99")
@@ -262,3 +266,30 @@ def test_must_satisfy_names_known_targets(tmp_path: Path) -> None:
     bad.write_text(text.replace('must_satisfy = ["al2023"]', 'must_satisfy = ["al2099"]'))
     with pytest.raises(GdalLambdaError, match="must_satisfy names unknown target 'al2099'"):
         versions.load_matrix(bad)
+
+
+def test_every_pulled_image_reference_parses_as_the_docker_sdk_reads_it(
+    matrix: versions.Matrix,
+) -> None:
+    """What a build pulls (a registry target's bases and runtimes, a stand-in's registry root)
+    splits into repository and tag or digest the way images.pull is given it, and back."""
+    refs: set[str] = set()
+    for target in matrix.targets.values():
+        refs.update(target.registry_base.values())
+        if not target.is_standin:
+            refs.add(target.gdal_image())
+            for python in target.pythons:
+                refs.update((target.python_image(python), target.runtime_image(python)))
+    assert any(ref.startswith("public.ecr.aws/") for ref in refs)
+    for ref in sorted(refs):
+        repository, tag = docker.utils.parse_repository_tag(ref)
+        assert tag, f"{ref}: no tag nor digest (it would pull :latest)"
+        digest = tag.startswith("sha256:")
+        assert (f"{repository}@{tag}" if digest else f"{repository}:{tag}") == ref
+        if digest:
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", tag), ref
+        # a digest may follow a tag: the name is what comes before that tag
+        tagged = digest and ":" in repository.rsplit("/", 1)[-1]
+        name = repository.rsplit(":", 1)[0] if tagged else repository
+        registry, _ = docker.auth.resolve_repository_name(name)
+        assert registry in ("public.ecr.aws", "docker.io"), ref
