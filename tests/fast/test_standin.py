@@ -122,7 +122,7 @@ def test_an_unknown_suite(tools: Path) -> None:
 
 
 def test_without_root(tools: Path) -> None:
-    """As root (CI, this machine) the task runs as nobody; as anyone else, as that user."""
+    """As root (as on the CI machine) the task runs as nobody; as anyone else, as that user."""
     user = "nobody" if os.geteuid() == 0 else None
     env = _env(tools, HOME=str(tools))
     words = ("build.standin", "--target", "debian11", "--via", "debootstrap", "--force")
