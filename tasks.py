@@ -173,25 +173,26 @@ def resolve(
 _LINE_HELP = "GDAL line from matrix.toml (3.13, 3.10...); required"
 
 
-def _help_from_matrix() -> tuple[str, str]:
-    """--target's and --python's help, written from the matrix (a matrix that does not load
-    leaves the tasks listable: its error comes when a task runs)."""
+def _help_from_matrix() -> tuple[str, str, str]:
+    """--target's, --python's and build.standin's --target help, written from the matrix (a
+    matrix that does not load leaves the tasks listable: its error comes when a task runs)."""
     try:
         m = _matrix()
     except GdalLambdaError:
-        return "a target of matrix.toml (default its default_target)", "Python version"
+        return "a target of matrix.toml", "Python version", "a stand-in target; required"
     default = m.default_target
-    others = [n for n, t in sorted(m.targets.items()) if t.is_standin and n != default]
+    standins = [n for n, t in sorted(m.targets.items()) if t.is_standin]
+    others = [n for n in standins if n != default]
     checked = ", ".join(m.checked_targets)
     target = f"{default}, the floor (default, or $GDAL_LAMBDA_TARGET)"
     if checked:
         target += f", {checked} (checked by the release, never published)"
     target += f" or another local stand-in ({', '.join(others)})"
     python = f"Python version; the target's list ({default}: {', '.join(m.target().pythons)})"
-    return target, python
+    return target, python, f"stand-in target ({', '.join(standins)}); required"
 
 
-_TARGET_HELP, _PYTHON_HELP = _help_from_matrix()
+_TARGET_HELP, _PYTHON_HELP, _STANDIN_HELP = _help_from_matrix()
 _REPO_HELP = "image repository (default $GDAL_LAMBDA_REPOSITORY or gdal-lambda)"
 _ARCH_HELP = (
     "x86_64 (default, or $GDAL_LAMBDA_ARCH) or arm64: Lambda's architecture to build for "
@@ -271,7 +272,7 @@ def layer_image(
 
 @plain_task(
     help={
-        "target": "stand-in target (debian11, debian12, debian13); required",
+        "target": _STANDIN_HELP,
         "python": "only this Python's stand-in (default: every Python of the target)",
         "arch": _ARCH_HELP,
         "via": "registry (Docker Hub's pinned image; the default) or debootstrap (needs root)",

@@ -7,6 +7,7 @@ import importlib.util
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -119,19 +120,25 @@ def test_docker_not_reachable_says_how_to_start_it(tmp_path: Path) -> None:
     assert "cannot reach the Docker daemon" in line and "dockerd" in line
 
 
-def test_no_mirror_reachable_is_one_error_listing_attempts(tmp_path: Path) -> None:
+def _fetch_with_no_mirror(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`invoke fetch --version 3.10` with every mirror a closed local port, the cache in
+    tmp_path/c."""
     matrix = tmp_path / "matrix.toml"
     text = (ROOT / "matrix.toml").read_text()
     text = text.replace("https://", "http://127.0.0.1:9/").replace(
         "http://deb.debian.org", "http://127.0.0.1:9"
     )
     matrix.write_text(text)
-    result = invoke(
+    return invoke(
         "fetch",
         "--version",
         "3.10",
         env={"GDAL_LAMBDA_MATRIX": str(matrix), "GDAL_LAMBDA_CACHE": str(tmp_path / "c")},
     )
+
+
+def test_no_mirror_reachable_is_one_error_listing_attempts(tmp_path: Path) -> None:
+    result = _fetch_with_no_mirror(tmp_path)
     assert result.returncode == 1
     assert "error: could not fetch" in result.stderr
     assert result.stderr.count("127.0.0.1:9") == 2  # the two mirrors of the first source
@@ -169,19 +176,7 @@ def test_cached_tarball_with_wrong_digest_in_matrix_fails_build_before_docker(
     # `invoke fetch` fetches the native stack first (zlib), then the line's own sources.
     bad = cache / "zlib_1.3.dfsg+really1.3.2.orig.tar.gz"
     bad.write_bytes(b"truncated")
-    matrix = tmp_path / "matrix.toml"
-    text = (ROOT / "matrix.toml").read_text()
-    matrix.write_text(
-        text.replace("https://", "http://127.0.0.1:9/").replace(
-            "http://deb.debian.org", "http://127.0.0.1:9"
-        )
-    )
-    result = invoke(
-        "fetch",
-        "--version",
-        "3.10",
-        env={"GDAL_LAMBDA_MATRIX": str(matrix), "GDAL_LAMBDA_CACHE": str(tmp_path / "c")},
-    )
+    result = _fetch_with_no_mirror(tmp_path)
     assert result.returncode == 1
     assert "corrupt or tampered" in result.stdout + result.stderr
     assert hashlib.sha256(b"truncated").hexdigest() in result.stdout + result.stderr
