@@ -506,6 +506,14 @@ def run_task(
     )
 
 
+def _require_function_image(cli: Any, image: str) -> None:
+    if not containers.image_exists(cli, image):
+        raise GdalLambdaError(
+            f"image {image} does not exist: build it with "
+            "`invoke image --src <folder> --gdal <line>`"
+        )
+
+
 def _run_image(
     image: str,
     event_path: Path,
@@ -518,7 +526,8 @@ def _run_image(
     """`invoke run --image`: the outcome as Lambda would report it; an error is one line."""
     event = local.read_event(event_path)
     cli = containers.client()
-    labels = containers.labels(cli, image) if containers.image_exists(cli, image) else {}
+    _require_function_image(cli, image)
+    labels = containers.labels(cli, image)
     line = gdal or labels.get(f"{LABEL_PREFIX}.line")
     python = python or labels.get(f"{LABEL_PREFIX}.python")
     target = target or labels.get(f"{LABEL_PREFIX}.target")
@@ -802,7 +811,9 @@ def push(
     """Tag and push the gdal, python and layer images to a registry (docker login first), or,
     with --image, one function image and its size against Lambda's 10 GB."""
     if image is not None:
-        pushing.push_image(image, registry=registry, env=os.environ)
+        cli = containers.client()
+        _require_function_image(cli, image)
+        pushing.push_image(image, registry=registry, env=os.environ, cli=cli)
         return
     variant = resolve(
         gdal, target=target, python=python, recipe=recipe, arch=arch, repository=repository

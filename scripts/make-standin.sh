@@ -10,55 +10,37 @@
 # 20.10 ignores --platform there), so the image is built instead: FROM scratch, ADD the root file
 # system, at --platform. The image is tagged only once it is complete: a failure leaves no tag.
 #
-# usage: make-standin.sh [--arch DEBARCH] SUITE IMAGE_TAG [MIRROR]
-#   --arch DEBARCH          Debian architecture (amd64, arm64; default: this host's)
+# usage: make-standin.sh --arch DEBARCH --platform PLATFORM SUITE IMAGE_TAG [MIRROR]
+#   --arch DEBARCH          debootstrap's --arch (matrix.toml [architectures]'s `debian`)
+#   --platform PLATFORM     the image's Docker platform (its `docker_platform`)
 #   SUITE                   a Debian suite known to debootstrap (bullseye, bookworm, trixie...)
 #   IMAGE_TAG               the tag to give the root image (e.g. gdal-lambda-standin-root:bullseye)
 #   MIRROR                  Debian mirror (default http://deb.debian.org/debian)
+# gdal_lambda.standin checks first that debootstrap, docker and tar are there, that debootstrap
+# knows the suite and that this runs as root, and passes the architecture's names in.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [--arch DEBARCH] SUITE IMAGE_TAG [MIRROR]" >&2
+    echo "usage: $0 --arch DEBARCH --platform PLATFORM SUITE IMAGE_TAG [MIRROR]" >&2
     exit 2
 }
 
 debarch=
+platform=
 while [[ $# -gt 0 && $1 == --* ]]; do
     case $1 in
     --arch) [[ $# -ge 2 ]] || usage; debarch=$2; shift 2 ;;
+    --platform) [[ $# -ge 2 ]] || usage; platform=$2; shift 2 ;;
     *) usage ;;
     esac
 done
-[[ $# -ge 2 ]] || usage
+[[ $# -ge 2 && -n $debarch && -n $platform ]] || usage
 suite=$1
 tag=$2
 mirror=${3:-http://deb.debian.org/debian}
-case ${debarch:=$(dpkg --print-architecture)} in
-amd64) platform=linux/amd64 ;;
-arm64) platform=linux/arm64 ;;
-*)
-    echo "error: unknown --arch '$debarch': known ones are amd64, arm64" >&2
-    exit 2
-    ;;
-esac
 # The classic builder: `FROM scratch` at --platform marks the image's architecture on every
 # daemon version; docker's CLI would otherwise ask for buildx, which Debian's docker.io lacks.
 export DOCKER_BUILDKIT=0
-
-for tool in debootstrap docker tar; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "error: '$tool' is not installed; on Debian run: apt-get install -y debootstrap docker.io" >&2
-        exit 1
-    fi
-done
-if [[ ! -e ${DEBOOTSTRAP_DIR:-/usr/share/debootstrap}/scripts/$suite ]]; then
-    echo "error: debootstrap does not know the suite '$suite' (see ${DEBOOTSTRAP_DIR:-/usr/share/debootstrap}/scripts)" >&2
-    exit 1
-fi
-if [[ $(id -u) -ne 0 ]]; then
-    echo "error: debootstrap needs root; run this script as root (or through sudo)" >&2
-    exit 1
-fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/standin.XXXXXX")
 cleanup() { rm -rf "$work"; }

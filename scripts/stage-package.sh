@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Stage a function package in /var/task-staging (run inside docker/package/Dockerfile).
+# Stage a function package in $STAGING (run inside docker/package/Dockerfile, which gives
+# WORK_DIR and STAGING as build arguments from gdal_lambda.runtime).
 #
-# usage: MODE=full|layer [NO_BINARY=a,b] stage-package.sh install|stage
-#   install  pip-install /tmp/gdal-lambda/requirements.txt into /tmp/gdal-lambda/site
+# usage: MODE=full|layer WORK_DIR=dir STAGING=dir [NO_BINARY=a,b] stage-package.sh install|stage
+#   install  pip-install $WORK_DIR/requirements.txt into $WORK_DIR/site
 #            full:  every requirement (--target), native geo packages built against /opt
 #            layer: only what the layer in /opt/python lacks: pip sees the layer's
 #                   distributions on PYTHONPATH as installed and --user installs the rest
-#   stage    /var/task-staging = site + the user's code (+ /opt's lib, share, bin when full)
+#   stage    $STAGING = site + the user's code (+ /opt's lib, share, bin when full)
 set -euo pipefail
 
 mode=${MODE:?MODE must be full or layer}
-work=/tmp/gdal-lambda
-stage=/var/task-staging
+work=${WORK_DIR:?WORK_DIR is given by the Dockerfile}
+stage=${STAGING:?STAGING is given by the Dockerfile}
 
 case ${1:-} in
 install)

@@ -19,7 +19,7 @@ import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import docker
 from rich.console import Console
@@ -32,6 +32,7 @@ from .limits import LAMBDA_UNZIPPED_LIMIT, MIB, direct_upload_warning, fmt_mib
 from .policy import check_tree, graft, load_policy
 from .project import project_root
 from .provenance import MANIFEST
+from .runtime import WORK_DIR
 from .variant import Variant
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -57,15 +58,16 @@ def collect_tree(
     function package).
     """
     scripts = project_root() / "scripts"
+    work = PurePosixPath(WORK_DIR)
     files: dict[str, bytes | Path] = {
-        f"gdal-lambda/scripts/{p.name}": p for p in scripts.iterdir() if p.is_file()
+        f"{work.name}/scripts/{p.name}": p for p in scripts.iterdir() if p.is_file()
     }
-    work = "/tmp/gdal-lambda"
     ran = containers.run(
         cli,
         image,
         ["bash", f"{work}/scripts/assemble.sh", source, f"{work}/out"],
         files=files,
+        files_at=str(work.parent),
         collect=f"{work}/out",
         into=dest,
         environment={"PYTHON_DIR": python_dir},

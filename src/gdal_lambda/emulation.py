@@ -38,7 +38,7 @@ def registered(architecture: Architecture, binfmt: Path | None = None) -> bool:
 
 
 def enable_command(architecture: Architecture) -> str:
-    return f"sudo bash scripts/enable-emulation.sh {architecture.name}"
+    return f"sudo bash scripts/enable-emulation.sh {architecture.qemu}"
 
 
 def check_runnable(

@@ -35,7 +35,7 @@ from .project import project_root
 from .provenance import LABEL_PREFIX
 from .runtime import LAYER_ROOT, data_env, lambda_env
 from .runtime_api import Outcome, RuntimeApi
-from .variant import Variant
+from .variant import DEFAULT_RECIPE, Variant
 
 REPOSITORY = "gdal-lambda-fn"
 REQUIREMENTS = Path("docker") / "function" / "requirements.txt"
@@ -58,12 +58,12 @@ def image_tag(variant: Variant, src: Path, repository: str = REPOSITORY) -> str:
     """``gdal-lambda-fn:<folder>-gdal3.13[-py3.12][-<recipe>][-<target>][-arm64]``: the Python
     and the recipe appear when they are not the target's defaults."""
     python = variant.python if variant.python != variant.target.check_python(None) else None
-    recipe = variant.recipe if variant.recipe != "geo" else None
+    recipe = variant.recipe if variant.recipe != DEFAULT_RECIPE else None
     stem = naming.stem(
         variant.line.name,
         python=python,
         recipe=recipe,
-        target=variant.target.name,
+        target=variant.named_target,
         arch=variant.arch,
     )
     return f"{repository}:{package.slug(src)}-{stem}"
@@ -174,7 +174,7 @@ def invoke_image(
     python image's runtime interface emulator is called over its invoke URL instead. A function
     that exits or times out without posting is an error naming the log's last lines."""
     if not containers.image_exists(cli, image):
-        raise GdalLambdaError(f"image {image} does not exist: build it with invoke image")
+        raise GdalLambdaError(f"image {image} does not exist")
     name = image.rsplit(":", 1)[-1]
     environment = {
         "AWS_LAMBDA_FUNCTION_NAME": name,

@@ -26,6 +26,7 @@ from .errors import GdalLambdaError, Kind, MissingImage, UnpullableBase
 from .licences import write_licences
 from .project import project_root
 from .provenance import LABEL_PREFIX, carried, label_problems, provenance_labels
+from .runtime import LAYER_ROOT, data_env
 from .sources import Fetched, fetch_all
 from .sources import Settings as FetchSettings
 from .variant import Variant
@@ -175,7 +176,7 @@ def _ensure_base(
     if variant.target.is_standin:
         require(cli, variant, Kind.STANDIN, image)
     elif not image_exists(cli, image):
-        repository, tag = docker.utils.parse_repository_tag(image)
+        repository, tag = pull_reference(image)
         try:
             cli.images.pull(repository, tag=tag, platform=variant.platform)
         except docker.errors.DockerException as exc:
@@ -184,6 +185,15 @@ def _ensure_base(
             raise UnpullableBase(variant, step, image, reason) from None
     if image_exists(cli, image):
         check_architecture(cli, variant, image)
+
+
+def pull_reference(image: str) -> tuple[str, str]:
+    """(repository, tag or digest) to pull ``image`` by: ``name:tag@sha256:...`` (a tag pinned
+    by its digest) pulls by the digest alone, which is what the registry serves."""
+    repository, tag = docker.utils.parse_repository_tag(image)
+    if tag.startswith("sha256:") and ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    return repository, tag
 
 
 def check_architecture(cli: docker.DockerClient, variant: Variant, ref: str) -> None:
@@ -239,6 +249,12 @@ def cache_sources(variant: Variant, *tags: str) -> tuple[str, ...]:
     return tags if variant.cache_from else ()
 
 
+def _data_args() -> dict[str, str]:
+    """GDAL_DATA and PROJ_DATA of /opt, from their one copy (runtime.data_env)."""
+    data = data_env(LAYER_ROOT)
+    return {"GDAL_DATA": data["GDAL_DATA"], "PROJ_DATA": data["PROJ_DATA"]}
+
+
 def build_gdal(
     variant: Variant,
     *,
@@ -263,6 +279,7 @@ def build_gdal(
         _ensure_base(cli, dataclasses.replace(variant, arch=plan.build_arch), plan.build_image)
     print(f"building {variant.gdal_tag} for {variant.arch}: {plan.describe()}")
     buildargs = {
+        **_data_args(),
         "BASE_IMAGE": variant.gdal_base,
         "BUILD_IMAGE": plan.build_image,
         "PLATFORM": variant.platform,
@@ -319,6 +336,7 @@ def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None)
     require(cli, variant, Kind.GDAL, gdal_ref)
     _ensure_base(cli, variant, variant.python_base, Kind.PYTHON)
     buildargs = {
+        **_data_args(),
         "GDAL_IMAGE": gdal_ref,
         "PYTHON_BASE": variant.python_base,
         "PYTHON_VERSION": python,

@@ -13,24 +13,23 @@ from packaging.requirements import InvalidRequirement, Requirement
 from .project import project_root
 from .versions import DEFAULT_ARCH
 
-DEFAULT_TARGET = "debian11"
-
 
 def stem(
     line: str,
     *,
     python: str | None = None,
     recipe: str | None = None,
-    target: str = DEFAULT_TARGET,
+    target: str | None = None,
     arch: str = DEFAULT_ARCH,
 ) -> str:
-    """``gdal3.13[-py3.12][-geo][-<target>][-arm64]``: the image tag and zip name share it."""
+    """``gdal3.13[-py3.12][-geo][-<target>][-arm64]``: the image tag and zip name share it.
+    ``target`` None is the matrix's default target, which adds no suffix (Variant decides)."""
     name = f"gdal{line}"
     if python:
         name += f"-py{python}"
     if recipe:
         name += f"-{recipe}"
-    if target != DEFAULT_TARGET:
+    if target is not None:
         name += f"-{target}"
     if arch != DEFAULT_ARCH:
         name += f"-{arch}"
@@ -41,7 +40,7 @@ def layer_zip(
     line: str,
     python: str,
     recipe: str = "geo",
-    target: str = DEFAULT_TARGET,
+    target: str | None = None,
     dist: Path | None = None,
     *,
     arch: str = DEFAULT_ARCH,

@@ -14,7 +14,7 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import docker
 
@@ -34,13 +34,12 @@ from .limits import fmt_mib
 from .policy import PUBLIC_PREFIXES
 from .project import project_root
 from .provenance import gdal_provenance
-from .runtime import TASK_ROOT
+from .runtime import STAGING, TASK_ROOT, WORK_DIR
 from .sources import cache_dir
 from .variant import Variant
 
 # Files in a source folder that describe the function rather than belong to it.
 NOT_CODE = re.compile(r"^(requirements.*\.txt|event.*\.json|README.*|\..*|__pycache__)$")
-STAGING = "/var/task-staging"
 
 
 @dataclass
@@ -84,11 +83,10 @@ def check_handler(src: Path, handler: str) -> None:
 
 
 def package_zip(src: Path, variant: Variant, out: Path | None = None) -> Path:
+    """``dist/<folder>[-<target>][-arm64].zip`` unless ``out`` names it."""
     if out is not None:
         return out
-    """``dist/<folder>[-<target>][-arm64].zip`` unless ``out`` names it."""
-    target = variant.target
-    suffix = "" if target.name == variant.matrix.default_target else f"-{target.name}"
+    suffix = f"-{variant.named_target}" if variant.named_target else ""
     if variant.arch != naming.DEFAULT_ARCH:
         suffix += f"-{variant.arch}"
     return naming.dist_dir() / f"{src.resolve().name}{suffix}.zip"
@@ -138,10 +136,15 @@ def check_conflicts(
     script = (
         "set -e; PYTHONPATH=/opt/python PYTHONUSERBASE=/tmp/u python3 -m pip install --user "
         "--dry-run --quiet --disable-pip-version-check --report /tmp/report.json "
-        "-r /tmp/gdal-lambda/requirements.txt >&2; cat /tmp/report.json"
+        f"-r {WORK_DIR}/requirements.txt >&2; cat /tmp/report.json"
     )
+    work = PurePosixPath(WORK_DIR)
     ran = containers.run(
-        cli, image, ["bash", "-c", script], files={"gdal-lambda/requirements.txt": text.encode()}
+        cli,
+        image,
+        ["bash", "-c", script],
+        files={f"{work.name}/requirements.txt": text.encode()},
+        files_at=str(work.parent),
     )
     if ran.status != 0:
         tail = "\n".join(f"    {line}" for line in ran.stderr.strip().splitlines()[-12:])
@@ -243,6 +246,8 @@ def build_package(
                 context=ctx,
                 tag=ref,
                 buildargs={
+                    "WORK_DIR": WORK_DIR,
+                    "STAGING": STAGING,
                     "BASE_IMAGE": base,
                     "MODE": "layer" if recipe else "full",
                     "NO_BINARY": no_binary,

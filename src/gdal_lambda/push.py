@@ -260,7 +260,7 @@ def push_image(
     registry, host, auth = _destination(registry, env, auth)
     cli = cli if cli is not None else containers.client()
     if not containers.image_exists(cli, local):
-        raise GdalLambdaError(f"image {local} does not exist: build it with invoke image")
+        raise GdalLambdaError(f"image {local} does not exist")
     with _progress(out) as progress:
         pushed = _push_one(cli, Image(local, "function-image"), registry, host, auth, progress)
     size = int(cli.images.get(local).attrs.get("Size", 0))

@@ -14,6 +14,10 @@ from .variant import Variant
 
 LAYER_ROOT = "/opt"
 TASK_ROOT = "/var/task"
+# Inside this project's build and check containers: where its scripts and inputs are put, and
+# where docker/package/Dockerfile stages a function package for assembly to collect.
+WORK_DIR = "/tmp/gdal-lambda"
+STAGING = "/var/task-staging"
 
 # GDAL settings recommended for Lambda (README, "Lambda settings"), each for a reason given there.
 RECOMMENDED_GDAL_ENV: dict[str, str] = {

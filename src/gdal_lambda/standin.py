@@ -139,7 +139,7 @@ def make_standin(
                 f"{target.name}, nothing was made: {'; '.join(exc.attempts)}"
             ) from None
     if host_architecture() != architecture.name:
-        _run_script(scripts / "enable-emulation.sh", architecture.name)
+        _run_script(scripts / "enable-emulation.sh", architecture.qemu)
     check_runnable(architecture)
     root_image = (
         _registry_root(cli, target, architecture)
@@ -236,6 +236,8 @@ def _debootstrap_root(
             project_root() / "scripts" / "make-standin.sh",
             "--arch",
             architecture.debian,
+            "--platform",
+            architecture.docker_platform,
             target.standin_suite,
             tag,
         )

@@ -108,9 +108,14 @@ class Variant:
             self.line.name,
             python=self.python if python else None,
             recipe=self.recipe if recipe else None,
-            target=self.target.name,
+            target=self.named_target,
             arch=self.arch,
         )
+
+    @property
+    def named_target(self) -> str | None:
+        """The target as names carry it: None for the matrix's default target (no suffix)."""
+        return None if self.target.name == self.matrix.default_target else self.target.name
 
     # -- architecture ---------------------------------------------------------------------------
 
@@ -176,7 +181,7 @@ class Variant:
 
     def layer_zip(self, dist: Path | None = None) -> Path:
         return naming.layer_zip(
-            self.line.name, self.python, self.recipe, self.target.name, dist, arch=self.arch
+            self.line.name, self.python, self.recipe, self.named_target, dist, arch=self.arch
         )
 
     @property

@@ -126,25 +126,12 @@ def test_an_unknown_architecture_is_one_line_naming_the_known_ones(task: list[st
     )
 
 
-@pytest.mark.parametrize(
-    "script",
-    [
-        ["scripts/enable-emulation.sh", "s390x"],
-        ["scripts/make-standin.sh", "--arch", "s390x", "bullseye", "t:x"],
-    ],
-)
-def test_the_scripts_refuse_an_unknown_architecture(script: list[str]) -> None:
-    result = _run("bash", *script)
-    assert result.returncode == 2, result
-    assert "unknown" in result.stderr and "arm64" in result.stderr
-
-
 @pytest.mark.skipif(
     os.uname().machine != "x86_64" or not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists(),
     reason="needs an x86_64 host with arm64 emulation registered (.ci/run registers it)",
 )
 def test_enable_emulation_is_idempotent() -> None:
-    result = _run("bash", "scripts/enable-emulation.sh", "arm64")
+    result = _run("bash", "scripts/enable-emulation.sh", MATRIX.architecture("arm64").qemu)
     assert result.returncode == 0, result
     assert "already registered" in result.stdout
 

@@ -59,6 +59,14 @@ def gdal_image(cli: docker.DockerClient, variant: Variant) -> str:
 
 
 @pytest.fixture(scope="session")
+def cog_dir(cli: docker.DockerClient, gdal_image: str, tmp_path_factory) -> Path:
+    """A folder holding cog.tif (image_helpers.make_cog), for the tests that serve it."""
+    where = tmp_path_factory.mktemp("www")
+    make_cog(cli, gdal_image, where)
+    return where
+
+
+@pytest.fixture(scope="session")
 def python(variant: Variant) -> str:
     return variant.python
 

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import copy_out
+from image_helpers import copy_out
 
 from gdal_lambda import sbom
 from gdal_lambda.publish import spec

@@ -13,19 +13,11 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 from httpserver import serve
-from image_helpers import make_cog
 
 from gdal_lambda import local, package, runtime, sbom
 from gdal_lambda.errors import GdalLambdaError
 
 pytestmark = pytest.mark.image
-
-
-@pytest.fixture(scope="session")
-def cog_dir(cli, gdal_image, tmp_path_factory) -> Path:
-    where = tmp_path_factory.mktemp("www")
-    make_cog(cli, gdal_image, where)
-    return where
 
 
 @pytest.fixture(scope="session")
