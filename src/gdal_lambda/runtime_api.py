@@ -142,12 +142,15 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             """Quiet: the function's own log is what matters."""
 
         def _reply(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the function's container is gone (removed once it had posted)
 
         def do_GET(self) -> None:
             if self.path != f"{PREFIX}/invocation/next":

@@ -81,7 +81,7 @@ def test_invoke_run_prints_the_result(built, cog_dir, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "kind", "line"),
+    ("code", "kind", "message"),
     [
         (
             "def handler(event, context):\n    raise ValueError('no tile here')\n",
@@ -97,7 +97,7 @@ def test_invoke_run_prints_the_result(built, cog_dir, tmp_path) -> None:
     ],
 )
 def test_a_handler_error_and_an_init_error(
-    cli, variant, tmp_path, code: str, kind: str, line: str
+    cli, variant, tmp_path, code: str, kind: str, message: str
 ) -> None:
     src = _failing_src(tmp_path, code)
     image = function_image.build_image(variant, src)
@@ -110,7 +110,7 @@ def test_a_handler_error_and_an_init_error(
         ran = invoke("run", "--image", image.tag, "--event", str(event))
         assert ran.returncode == 1
         errors = [entry for entry in ran.stderr.splitlines() if entry.startswith("error: ")]
-        assert errors == [line], ran.stderr[-2000:]
+        assert errors == [message], ran.stderr[-2000:]
     finally:
         cli.images.remove(image.tag, force=True)
 

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 from httpserver import serve
 from image_helpers import make_cog
 
@@ -103,7 +104,7 @@ def test_manifest_python_entries_match_the_layer_and_its_lock(
     seen = json.loads(run(cli, variant, opt, code).strip().splitlines()[-1])
     assert seen == {name: entry["version"] for name, entry in packages.items()}
     overrides = matrix.requirement_overrides
-    lock = locks.require(locks.ROOT / "layers/geo/requirements.txt", variant.python, overrides)
+    lock = locks.require(ROOT / "layers/geo/requirements.txt", variant.python, overrides)
     pins = locks.read_lock(lock).pins
     for name, entry in packages.items():
         if name == "GDAL":
