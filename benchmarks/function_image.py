@@ -13,20 +13,18 @@ run by `invoke run`):
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-from gdal_lambda import containers, function_image, local, package, runtime, versions
+import variant_args
+
+from gdal_lambda import containers, function_image, local, package, runtime
 from gdal_lambda.project import project_root
-from gdal_lambda.variant import Variant
 
 RUNS = 5
 EVENT = {"points": [[3, 7]], "zoom": 6}
@@ -37,16 +35,7 @@ def _median(samples: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--gdal", default="3.13")
-    parser.add_argument("--target", default=None)
-    parser.add_argument("--python", default=None)
-    args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as measured
-    matrix = versions.load_matrix(env=os.environ)
-    variant = Variant.resolve(
-        matrix, line=args.gdal, target=args.target, python=args.python, env=os.environ
-    )
+    _, variant = variant_args.parse()
     cli = containers.client()
     mib = 2**20
     with tempfile.TemporaryDirectory() as tmp:

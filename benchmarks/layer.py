@@ -14,16 +14,15 @@ Prints:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from gdal_lambda import assembly, containers, local, runtime, versions
-from gdal_lambda.variant import Variant
+import variant_args
+
+from gdal_lambda import assembly, containers, local, runtime
 
 ORIGINAL_ZIPPED_MB = 46.4
 ORIGINAL_UNZIPPED_MB = 136.9
@@ -50,21 +49,8 @@ def _import_time(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--gdal", default="3.13")
-    parser.add_argument("--target", default=None)
-    parser.add_argument("--python", default=None)
-    parser.add_argument("--arch", default=None)
     parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as measured
-    variant = Variant.resolve(
-        versions.load_matrix(env=os.environ),
-        line=args.gdal,
-        target=args.target,
-        python=args.python,
-        arch=args.arch,
-        env=os.environ,
-    )
+    args, variant = variant_args.parse(parser)
     target, python = variant.target, variant.python
     zip_path = variant.layer_zip()
     if not zip_path.is_file():

@@ -10,30 +10,20 @@ Prints:
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from gdal_lambda import package, versions
+import variant_args
+
+from gdal_lambda import package
 from gdal_lambda.project import project_root
-from gdal_lambda.variant import Variant
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--gdal", default="3.13")
-    parser.add_argument("--target", default=None)
-    parser.add_argument("--python", default=None)
-    args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as measured
-    matrix = versions.load_matrix(env=os.environ)
-    variant = Variant.resolve(
-        matrix, line=args.gdal, target=args.target, python=args.python, env=os.environ
-    )
+    _, variant = variant_args.parse()
+    matrix = variant.matrix
     # A package whose pin needs its own build toolchain (a matrix overlay's build_constraints)
     # cannot be compiled in the full package's shared build: it comes as its wheel, and is said.
     isolated = set(matrix.build_constraints)
