@@ -99,19 +99,29 @@ def _find_source(matrix: Matrix, name: str, version: str) -> Source | None:
     return found[0] if found else None
 
 
-def _owners(python_dir: Path) -> dict[Path, str]:
-    """Every file of a flat site directory -> the distribution whose RECORD lists it."""
+def _metadata(python_dir: Path) -> dict[str, Path]:
+    """Every distribution installed in a flat site directory -> its dist-info folder, each
+    METADATA read once."""
     parser = email.parser.HeaderParser()
-    out: dict[Path, str] = {}
-    for record in sorted(python_dir.glob("*.dist-info/RECORD")):
-        meta = record.with_name("METADATA")
-        if not meta.is_file():
-            continue
+    out: dict[str, Path] = {}
+    for meta in sorted(python_dir.glob("*.dist-info/METADATA")):
         name = parser.parsestr(meta.read_text(encoding="utf-8", errors="replace"))["Name"]
+        if name:
+            out[str(name)] = meta.parent
+    return out
+
+
+def _owners(python_dir: Path, dists: Mapping[str, Path]) -> dict[Path, str]:
+    """Every file of a flat site directory -> the distribution whose RECORD lists it."""
+    out: dict[Path, str] = {}
+    for name, info in dists.items():
+        record = info / "RECORD"
+        if not record.is_file():
+            continue
         for row in record.read_text(encoding="utf-8", errors="replace").splitlines():
             path = row.split(",", 1)[0]
             if path:
-                out[(python_dir / path).resolve()] = str(name)
+                out[(python_dir / path).resolve()] = name
     return out
 
 
@@ -172,18 +182,17 @@ def sbom_json(
         for stem in source.provides:
             natives[stem] = component
     site = tree / python_dir
+    dists = _metadata(site) if site.is_dir() else {}
     # A layer's manifest says which file pip installed each from; a full package's does not.
     packages = manifest.get("python_packages")
     if packages is None:
         packages = {n: {"version": v} for n, v in installed_distributions(site).items()}
     for dist, facts in sorted(packages.items()):
-        metas = [
-            p
-            for p in site.glob("*.dist-info/METADATA")
-            if email.parser.HeaderParser().parsestr(p.read_text(errors="replace"))["Name"] == dist
-        ]
+        info = dists.get(dist)
         expression, named = (
-            distribution_licence(metas[0].read_text(errors="replace")) if metas else (None, None)
+            distribution_licence((info / "METADATA").read_text(errors="replace"))
+            if info is not None
+            else (None, None)
         )
         licences: list[LicenseExpression | DisjunctiveLicense] = []
         if expression:
@@ -206,7 +215,7 @@ def sbom_json(
         )
         bom.components.add(component)
         by_name[dist] = component
-    owners = _owners(site) if site.is_dir() else {}
+    owners = _owners(site, dists)
     edges: dict[str, set[str]] = {}
     for info in iter_elf(tree):
         if info.path.parent == lib:
@@ -295,9 +304,8 @@ def check_licences(tree: Path, text: str, *, python_dir: str = "python") -> list
     for path in sorted(lib.iterdir()) if lib.is_dir() else []:
         if path.is_file() and f"lib/{path.name}" not in claimed:
             problems.append(f"lib/{path.name}: no component of the SBOM claims it")
-    parser = email.parser.HeaderParser()
-    for meta in sorted((tree / python_dir).glob("*.dist-info/METADATA")):
-        dist = parser.parsestr(meta.read_text(errors="replace"))["Name"]
+    site = tree / python_dir
+    for dist in _metadata(site) if site.is_dir() else {}:
         if not licences.get(dist):
             problems.append(f"{dist}: no SBOM entry with a licence")
     return problems
