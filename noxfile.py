@@ -28,6 +28,12 @@ nox.options.default_venv_backend = "venv"
 _MATRIX = tomllib.loads((ROOT / "matrix.toml").read_text())
 LINES = sorted(_MATRIX["lines"])
 ARCHITECTURES = list(_MATRIX["architectures"])
+# Every layer recipe (layers/<recipe>/): each is built, zipped and tested. geo first: the
+# recipes that extend it are built on its image.
+RECIPES = sorted(
+    (p.parent.name for p in (ROOT / "layers").glob("*/requirements.txt")),
+    key=lambda name: (name != "geo", name),
+)
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -65,8 +71,9 @@ def lint(session: nox.Session) -> None:
 
 
 def _build(session: nox.Session, line: str, arch: str) -> tuple[str, list[str]]:
-    """The line's stand-in bases (a stand-in target), GDAL, Python and geo-layer images and zip
-    for one architecture, each cached when unchanged; returns the target and its options."""
+    """The line's stand-in bases (a stand-in target), GDAL and Python images, and every recipe's
+    layer image and zip for one architecture, each cached when unchanged; returns the target and
+    its options."""
     target = os.environ.get("GDAL_LAMBDA_TARGET", _MATRIX["default_target"])
     _install(session, "test")
     where = ["--target", target, "--arch", arch]
@@ -77,8 +84,9 @@ def _build(session: nox.Session, line: str, arch: str) -> tuple[str, list[str]]:
         session.run("invoke", "build.standin", *which)
     session.run("invoke", "build.gdal", "--version", line, *where)
     session.run("invoke", "build.python", "--gdal", line, *which)
-    session.run("invoke", "build.layer", "--gdal", line, *which)
-    session.run("invoke", "layer", "--gdal", line, *which)
+    for recipe in RECIPES:
+        session.run("invoke", "build.layer", "--gdal", line, "--recipe", recipe, *which)
+        session.run("invoke", "layer", "--gdal", line, "--recipe", recipe, *which)
     return target, which
 
 

@@ -243,13 +243,21 @@ def measure_tree(tree: Path) -> SizeReport:
 
 def check_limits(report: SizeReport, what: str, *, budget: int = LAMBDA_UNZIPPED_LIMIT) -> None:
     if report.unzipped > budget:
+        largest = ", ".join(f"{name} ({fmt_mib(size)})" for name, size in report.largest)
         raise GdalLambdaError(
             f"{what} is {fmt_mib(report.unzipped)} unzipped, over Lambda's limit of "
-            f"{fmt_mib(budget)}: drop packages from its requirements"
+            f"{fmt_mib(budget)}: drop packages from its requirements; its 10 largest files: "
+            f"{largest}"
         )
 
 
-def print_report(report: SizeReport, title: str) -> None:
+def headroom(report: SizeReport, *, beside: int = 0) -> int:
+    """What is left of Lambda's 250 MiB for everything else a function attaches (its code, other
+    layers), after this tree and ``beside`` (a companion package's layer)."""
+    return LAMBDA_UNZIPPED_LIMIT - report.unzipped - beside
+
+
+def print_report(report: SizeReport, title: str, *, beside: int = 0) -> None:
     table = Table(title=title)
     table.add_column("folder")
     table.add_column("unzipped MiB", justify="right")
@@ -258,6 +266,13 @@ def print_report(report: SizeReport, title: str) -> None:
     table.add_row("total", f"{report.unzipped / MIB:.1f}", style="bold")
     if report.zipped is not None:
         table.add_row("zipped", f"{report.zipped / MIB:.1f}", style="bold")
+    if beside:
+        table.add_row("with the layer", f"{(report.unzipped + beside) / MIB:.1f}")
+    table.add_row(
+        f"headroom under Lambda's {LAMBDA_UNZIPPED_LIMIT // MIB}",
+        f"{headroom(report, beside=beside) / MIB:.1f}",
+        style="bold",
+    )
     console.print(table)
     largest = Table(title="10 largest files")
     largest.add_column("file")

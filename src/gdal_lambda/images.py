@@ -19,7 +19,7 @@ import docker
 import docker.errors
 import docker.utils
 
-from . import locks
+from . import locks, recipes
 from .containers import client, image_exists, labels
 from .emulation import check_runnable, host_architecture
 from .errors import GdalLambdaError, Kind, MissingImage, UnpullableBase
@@ -358,51 +358,44 @@ def build_python(variant: Variant, *, echo: Callable[[str], None] | None = None)
         )
 
 
-def recipe_dir(recipe: str, root: Path | None = None) -> Path:
-    """``layers/<recipe>/``, checked: a recipe is a folder with a Dockerfile and requirements."""
-    layers = (root if root is not None else project_root()) / "layers"
-    folder = layers / recipe
-    known = sorted(p.name for p in layers.iterdir() if p.is_dir())
-    if not folder.is_dir():
-        raise GdalLambdaError(f"unknown layer recipe {recipe!r}: recipes are {', '.join(known)}")
-    if not (folder / "Dockerfile").is_file():
-        raise GdalLambdaError(f"layer recipe {folder} has no Dockerfile")
-    if not any(folder.glob("requirements*.txt")):
-        raise GdalLambdaError(
-            f"layer recipe {folder} has no requirements.txt: add its pinned packages"
-        )
-    return folder
-
-
 def build_layer(variant: Variant, *, echo: Callable[[str], None] | None = None) -> BuildResult:
     """Build ``<repo>:gdal<line>-py<python>-<recipe>`` from ``layers/<recipe>/``.
 
     The recipe's context receives its hash-locked requirements (see
     :func:`gdal_lambda.locks.layer_context`); the distributions compiled against /opt
-    (matrix.toml's ``compiled_against_opt``) are its NO_BINARY build argument."""
-    matrix, recipe, python = variant.matrix, variant.recipe, variant.python
-    folder = recipe_dir(recipe)
+    (matrix.toml's ``compiled_against_opt``) are its NO_BINARY build argument. A recipe that
+    extends another (gdal_lambda.recipes) is built FROM that recipe's layer image, which is
+    built (or found in Docker's cache) first, and installs only what it lacks."""
+    matrix, python = variant.matrix, variant.python
+    recipe = recipes.load(variant.recipe)
     cli = client()
-    python_ref = variant.python_tag
     check_runnable(variant.architecture)
-    require(cli, variant, Kind.PYTHON, python_ref)
-    build_constraints = matrix.build_constraints
+    base_image = variant.python_tag
+    if recipe.extends is not None:
+        base_variant = dataclasses.replace(variant, recipe=recipe.extends.name)
+        build_layer(base_variant, echo=echo)
+        base_image = base_variant.layer_tag
+    else:
+        require(cli, variant, Kind.PYTHON, base_image)
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-recipe.") as tmp:
-        ctx = Path(tmp) / recipe
-        shutil.copytree(folder, ctx)
+        ctx = Path(tmp) / recipe.name
+        shutil.copytree(recipe.folder, ctx)
+        shutil.copy2(recipe.dockerfile, ctx / "Dockerfile")
         locks.layer_context(
-            folder / "requirements.txt",
+            recipe.requirements,
             python,
             ctx,
             matrix.requirement_overrides,
-            build_constraints,
+            matrix.build_constraints,
+            base=recipe.extends.requirements if recipe.extends else None,
         )
         return stream_build(
             cli,
             context=ctx,
             tag=variant.layer_tag,
             buildargs={
-                "PYTHON_IMAGE": python_ref,
+                "BASE_IMAGE": base_image,
+                "RECIPE": recipe.name,
                 "NO_BINARY": ",".join(matrix.compiled_against_opt),
                 "GDAL_BINDINGS_SHA256": variant.line.bindings_sha256,
             },

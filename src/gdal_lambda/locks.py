@@ -113,7 +113,7 @@ class LockSpec:
     def fields(self) -> dict[str, str]:
         """What the header records; a lock whose header differs from this is stale."""
         out = {
-            "input": f"{_rel(self.input)} sha256={_sha(self.input.read_bytes())}",
+            "input": f"{_rel(self.input)} sha256={input_sha(self.input)}",
             "python": self.python,
             "platform": self.platform,
         }
@@ -133,6 +133,24 @@ def _rel(path: Path) -> str:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+_INCLUDE = re.compile(r"^\s*(?:-r|--requirement)\s+(\S+)")
+
+
+def input_sha(path: Path) -> str:
+    """The sha256 of a requirements file; for one that includes others (``-r ../geo/...``, an
+    extending recipe), of its bytes and each included file's own ``input_sha``, so a change to a
+    base recipe's pins makes the extending recipe's locks stale too."""
+    data = path.read_bytes()
+    included = [
+        path.parent / match.group(1)
+        for match in map(_INCLUDE.match, data.decode("utf-8").splitlines())
+        if match
+    ]
+    if not included:
+        return _sha(data)
+    return _sha(data + "".join(f"\n{input_sha(p)}" for p in included).encode())
 
 
 def specs(
@@ -273,10 +291,28 @@ def layer_context(
     dest: Path,
     overrides: Mapping[str, str] | None = None,
     build_constraints: Mapping[str, list[str]] | None = None,
+    base: Path | None = None,
 ) -> None:
-    """Write a recipe's requirements.lock, isolated.lock and build-env.lock into ``dest``."""
-    text = require(input, python, overrides).read_text(encoding="utf-8")
-    pinned = read_lock(require(input, python, overrides)).pins
+    """Write a recipe's requirements.lock, isolated.lock and build-env.lock into ``dest``.
+
+    ``base``: the requirements of the recipe this one extends, whose layer image it is built
+    on; the entries that recipe's lock already installs are left out, and each must be pinned
+    to the same version in both locks."""
+    path = require(input, python, overrides)
+    text = path.read_text(encoding="utf-8")
+    pinned = read_lock(path).pins
+    if base is not None:
+        base_path = require(base, python, overrides)
+        have = read_lock(base_path).pins
+        for name, (version, _) in sorted(have.items()):
+            if pinned.get(name, ("",))[0] != version:
+                mine = pinned.get(name, ("none",))[0]
+                raise GdalLambdaError(
+                    f"{_rel(path)} pins {name} {mine} but the layer it extends has {version} "
+                    f"({_rel(base_path)}): run `{COMMAND}`"
+                )
+        text, _ = split(text, have)
+        pinned = {name: pin for name, pin in pinned.items() if name not in have}
     isolated = [
         name for name in (build_constraints or {}) if naming.distribution_name(name) in pinned
     ]

@@ -309,6 +309,7 @@ def build_package(
             )
         budget = LAMBDA_UNZIPPED_LIMIT
         what = f"package {dest.name}"
+        layer_size = None
         if recipe:
             layer_size = _layer_unzipped(variant)
             if layer_size is not None:
@@ -327,7 +328,7 @@ def build_package(
             indent=2,
         ),
     )
-    print_report(report, dest.name)
+    print_report(report, dest.name, beside=layer_size or 0)
     return PackageResult(dest, report, bundled, False, time.monotonic() - start)
 
 

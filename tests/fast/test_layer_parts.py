@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gdal_lambda import assembly, images, limits, versions
+from gdal_lambda import assembly, limits, versions
 from gdal_lambda.errors import GdalLambdaError
 
 
@@ -120,21 +120,12 @@ def test_overlay_build_constraints_must_be_lists(tmp_path: Path) -> None:
         versions.load_matrix(overlay=bad)
 
 
-def test_recipe_without_requirements_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "layers" / "empty").mkdir(parents=True)
-    (tmp_path / "layers" / "empty" / "Dockerfile").write_text("FROM scratch\n")
-    with pytest.raises(GdalLambdaError, match="has no requirements.txt"):
-        images.recipe_dir("empty", tmp_path)
-    with pytest.raises(GdalLambdaError, match="unknown layer recipe 'nope': recipes are empty"):
-        images.recipe_dir("nope", tmp_path)
-
-
 def test_overlay_repins_a_line(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     matrix = versions.load_matrix(overlay=root / ".ci" / "reachable-pins.toml")
     assert matrix.line("3.13").version("proj") == "9.1.1"
     assert matrix.line("3.13").version("gdal") == "3.13.3"
-    assert matrix.requirement_overrides == {"pyproj": "3.6.1"}
+    assert matrix.requirement_overrides == {"pyproj": "3.6.1", "geopandas": "1.1.4"}
     assert matrix.build_constraints == {"pyproj": ["cython<3.1"]}
     assert versions.load_matrix().build_constraints == {}
     assert versions.load_matrix().line("3.13").version("proj") == "9.9.0"

@@ -8,6 +8,7 @@ Python is the layer's (debian13: 3.13) also imports the layer's Python packages.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -106,3 +107,34 @@ def test_python_imports_in_another_runtime_with_the_same_python(
     x, y = facts["transform"]
     assert x == pytest.approx(222638.98, abs=0.01) and y == pytest.approx(6274861.39, abs=0.01)
     assert facts["area"] == pytest.approx(3.1365, abs=0.001) and facts["numpy"] == 6
+
+
+GEOPANDAS = """
+import json, geopandas as gpd, pyogrio
+from osgeo import gdal
+from shapely.geometry import Point
+df = gpd.GeoDataFrame({"n": [1, 2]}, geometry=[Point(0, 0), Point(1, 1)], crs=4326)
+df.to_file("/tmp/t.gpkg", engine="pyogrio")
+back = gpd.read_file("/tmp/t.gpkg", engine="pyogrio").to_crs(3857)
+print(json.dumps({"gdal": gdal.__version__, "pyogrio_gdal": pyogrio.__gdal_version_string__,
+                  "rows": len(back), "x": round(back.geometry[1].x, 2)}))
+"""
+
+
+@pytest.mark.parametrize(
+    "run_on", [n for n in RUNTIMES if PYTHON in MATRIX.targets[n].pythons] or ["(none)"]
+)
+def test_geopandas_layer_in_another_runtime_with_the_same_python(
+    built: Variant, tmp_path: Path, run_on: str
+) -> None:
+    if run_on == "(none)":
+        pytest.fail(f"no other stand-in runtime has Python {PYTHON}: nothing proves the imports")
+    zip_path = dataclasses.replace(built, recipe="geopandas").layer_zip()
+    if not zip_path.is_file():
+        pytest.fail(f"{zip_path} missing: run `nox -s test-{built.line.name}` first")
+    opt = tmp_path / "opt"
+    subprocess.run(["unzip", "-q", str(zip_path), "-d", str(opt)], check=True)
+    out = _run(built, MATRIX.targets[run_on], ["python3", "-c", GEOPANDAS], opt)
+    facts = json.loads(out.strip().splitlines()[-1])
+    assert facts["gdal"] == facts["pyogrio_gdal"] == built.line.version("gdal")
+    assert facts["rows"] == 2 and facts["x"] == pytest.approx(111319.49, abs=0.01)
