@@ -269,7 +269,7 @@ def print_report(report: SizeReport, title: str, *, beside: int = 0) -> None:
     if beside:
         table.add_row("with the layer", f"{(report.unzipped + beside) / MIB:.1f}")
     table.add_row(
-        f"headroom under Lambda's {LAMBDA_UNZIPPED_LIMIT // MIB}",
+        f"headroom under Lambda's {fmt_mib(LAMBDA_UNZIPPED_LIMIT)}",
         f"{headroom(report, beside=beside) / MIB:.1f}",
         style="bold",
     )

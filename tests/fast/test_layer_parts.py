@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -92,6 +93,31 @@ def test_size_limits(tmp_path: Path) -> None:
     assert str(raised.value).startswith(
         f"demo is {limits.fmt_mib(report.unzipped)} unzipped, over Lambda's limit of "
         f"{limits.fmt_mib(report.unzipped - 1)}"
+    )
+    # one line that names the ten largest files, the first the largest
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.index("its 10 largest files: lib/libdemo.so.1.2.3 (") > 0
+    assert message.count(" MiB)") == len(report.largest)
+
+
+def test_the_size_report_shows_the_headroom_under_lambdas_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = assembly.measure_tree(_tree(tmp_path))
+    left = limits.LAMBDA_UNZIPPED_LIMIT - report.unzipped
+    assert assembly.headroom(report) == left
+    assembly.print_report(report, "layer")
+    out = " ".join(capsys.readouterr().out.split())
+    assert re.search(rf"headroom under Lambda's 250\.0 MiB\W+{left / limits.MIB:.1f}\b", out)
+    # a companion package: what is left after the package and its layer
+    layer = 100 * limits.MIB
+    assert assembly.headroom(report, beside=layer) == left - layer
+    assembly.print_report(report, "package", beside=layer)
+    out = " ".join(capsys.readouterr().out.split())
+    assert re.search(rf"with the layer\W+{(report.unzipped + layer) / limits.MIB:.1f}\b", out)
+    assert re.search(
+        rf"headroom under Lambda's 250\.0 MiB\W+{(left - layer) / limits.MIB:.1f}\b", out
     )
 
 
