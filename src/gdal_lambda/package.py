@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import docker
 
-from . import containers, images, naming, sbom
+from . import containers, images, locks, naming, sbom, wheels
 from .assembly import (
     LAMBDA_UNZIPPED_LIMIT,
     SizeReport,
@@ -230,6 +230,8 @@ def build_package(
 
     if no_binary is None:
         no_binary = ",".join(variant.matrix.compiled_against_opt)
+    if requirements.is_file() and requirements.read_text(encoding="utf-8").strip():
+        no_binary = _cached_wheel_check(cli, base, src, requirements, no_binary, bool(recipe))
     ref = f"{variant.repository}:package-{slug(src)}-{variant.stem(recipe=with_layer)}"
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pkgctx.") as tmp:
         extra: list[tuple[Path, str]] = [
@@ -281,6 +283,7 @@ def build_package(
             # (libgdal, libproj, libgeos_c keep their names when grafted) are there by name.
             provided={name for name in layer_libs if name.startswith(PUBLIC_PREFIXES)},
             python_dir=".",
+            requirements=requirements.read_text(encoding="utf-8") if requirements.is_file() else "",
         )
         bundled = assembled.bundled
         if not recipe:
@@ -292,6 +295,7 @@ def build_package(
                 "line": variant.line.name,
                 "components": gdal_provenance(containers.labels(cli, base)),
                 "bundled_libraries": bundled,
+                "runtime_provided": assembled.runtime_provided,
                 "satisfies_policies": assembled.satisfies,
             }
             write_manifest(tree, manifest)
@@ -345,6 +349,101 @@ def _cached_conflict_check(
         return
     check_conflicts(cli, image, requirements, layer_dists, recipe)
     atomic_write_text(marker, "ok\n")
+
+
+def _cached_wheel_check(
+    cli: docker.DockerClient,
+    image: str,
+    src: Path,
+    requirements: Path,
+    no_binary: str,
+    layer: bool,
+) -> str:
+    """:func:`wheel_check`, remembered per (requirements, image, --no-binary): it needs the
+    index."""
+    key = hashlib.sha256(
+        requirements.read_bytes() + cli.images.get(image).id.encode() + no_binary.encode()
+    ).hexdigest()
+    marker = cache_dir() / "wheel-check" / key
+    if marker.is_file():
+        return marker.read_text(encoding="utf-8").strip()
+    result = wheel_check(cli, image, src, requirements, no_binary, layer=layer)
+    atomic_write_text(marker, result + "\n")
+    return result
+
+
+def wheel_check(
+    cli: docker.DockerClient,
+    image: str,
+    src: Path,
+    requirements: Path,
+    no_binary: str,
+    *,
+    layer: bool,
+    index_url: str = locks.INDEX_URL,
+) -> str:
+    """No second GDAL beside /opt's: resolve the requirements as the build will (against the
+    layer for a companion), fetch every wheel pip would install, and read each
+    (gdal_lambda.wheels). A distribution whose wheel carries its own libgdal, libproj, GEOS or
+    proj.db is compiled against /opt instead (added to ``no_binary``, returned); one with no
+    sdist to compile is refused, in one line naming the wheel, the library and the fix."""
+    work = PurePosixPath(WORK_DIR)
+    collected = PurePosixPath("/tmp/gdal-lambda-wheels")
+    files: dict[str, bytes | Path] = {f"{work.name}/requirements.txt": requirements.read_bytes()}
+    # The code too: a requirement may name a wheel or folder of the source (file:///...).
+    for path in _code_files(src):
+        files[f"{work.name}/code/{path.relative_to(src).as_posix()}"] = path
+    with tempfile.TemporaryDirectory(prefix="gdal-lambda-wheels.") as tmp:
+        into = Path(tmp) / "wheels"
+        ran = containers.run(
+            cli,
+            image,
+            ["bash", "-c", wheels.RESOLVE.format(work=work, wheels=collected)],
+            files=files,
+            files_at=str(work.parent),
+            collect=str(collected),
+            into=into,
+            environment={"MODE": "layer" if layer else "full"},
+        )
+        if ran.status != 0:
+            tail = "\n".join(f"    {line}" for line in ran.stderr.strip().splitlines()[-12:])
+            raise GdalLambdaError(f"pip could not resolve {requirements}:\n{tail}")
+        direct = wheels.direct_references(json.loads((into / "report.json").read_text()))
+        found = [item for wheel in sorted(into.glob("*.whl")) for item in wheels.carried(wheel)]
+    compiled = [name for name in no_binary.split(",") if name]
+    for item in wheels.compile_instead(
+        found, compiled, direct, lambda name, version: _has_sdist(name, version, index_url)
+    ):
+        print(
+            f"{item.wheel} carries its own {item.provides} ({item.library}): "
+            f"{item.distribution} is compiled against /opt instead"
+        )
+        compiled.append(item.distribution)
+    return ",".join(compiled)
+
+
+def _has_sdist(name: str, version: str, index_url: str) -> bool:
+    """Whether the index serves an sdist of ``name`` ``version`` (PEP 691's JSON listing)."""
+    import requests
+    from packaging.utils import InvalidSdistFilename, parse_sdist_filename
+    from packaging.version import Version
+
+    listing = requests.get(
+        f"{index_url.rstrip('/')}/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=60,
+    )
+    if listing.status_code == 404:
+        return False
+    listing.raise_for_status()
+    for item in listing.json().get("files", []):
+        try:
+            found, found_version = parse_sdist_filename(item["filename"])
+        except InvalidSdistFilename:
+            continue
+        if naming.distribution_name(found) == name and found_version == Version(version):
+            return True
+    return False
 
 
 def _layer_unzipped(variant: Variant) -> int | None:
