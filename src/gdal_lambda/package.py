@@ -102,6 +102,15 @@ def _code_files(src: Path) -> list[Path]:
     return files
 
 
+def _code_in(src: Path) -> dict[str, bytes | Path]:
+    """The source folder's code as the package image holds it (WORK_DIR/code): a requirement
+    may name a wheel or folder of it (``file:///tmp/gdal-lambda/code/...``)."""
+    work = PurePosixPath(WORK_DIR)
+    if not src.is_dir():
+        return {}
+    return {f"{work.name}/code/{p.relative_to(src).as_posix()}": p for p in _code_files(src)}
+
+
 def _layer_facts(cli: docker.DockerClient, image: str) -> tuple[dict[str, str], set[str]]:
     """The distributions (name -> version) and library file names a layer image provides."""
     script = (
@@ -143,7 +152,7 @@ def check_conflicts(
         cli,
         image,
         ["bash", "-c", script],
-        files={f"{work.name}/requirements.txt": text.encode()},
+        files={f"{work.name}/requirements.txt": text.encode(), **_code_in(requirements.parent)},
         files_at=str(work.parent),
     )
     if ran.status != 0:
@@ -226,12 +235,15 @@ def build_package(
     if recipe:
         layer_dists, layer_libs = _layer_facts(cli, base)
         if requirements.is_file():
-            _cached_conflict_check(cli, base, requirements, layer_dists, recipe)
-
+            # What excludes the layer's version is named before pip prepares anything.
+            check_direct_conflicts(requirements.read_text(encoding="utf-8"), layer_dists, recipe)
     if no_binary is None:
         no_binary = ",".join(variant.matrix.compiled_against_opt)
     if requirements.is_file() and requirements.read_text(encoding="utf-8").strip():
+        # No wheel with its own GDAL, PROJ or GEOS beside /opt's: compiled against it, or refused.
         no_binary = _cached_wheel_check(cli, base, src, requirements, no_binary, bool(recipe))
+    if recipe and requirements.is_file():
+        _cached_conflict_check(cli, base, requirements, layer_dists, recipe)
     ref = f"{variant.repository}:package-{slug(src)}-{variant.stem(recipe=with_layer)}"
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pkgctx.") as tmp:
         extra: list[tuple[Path, str]] = [
@@ -389,10 +401,10 @@ def wheel_check(
     sdist to compile is refused, in one line naming the wheel, the library and the fix."""
     work = PurePosixPath(WORK_DIR)
     collected = PurePosixPath("/tmp/gdal-lambda-wheels")
-    files: dict[str, bytes | Path] = {f"{work.name}/requirements.txt": requirements.read_bytes()}
-    # The code too: a requirement may name a wheel or folder of the source (file:///...).
-    for path in _code_files(src):
-        files[f"{work.name}/code/{path.relative_to(src).as_posix()}"] = path
+    files: dict[str, bytes | Path] = {
+        f"{work.name}/requirements.txt": requirements.read_bytes(),
+        **_code_in(src),
+    }
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-wheels.") as tmp:
         into = Path(tmp) / "wheels"
         ran = containers.run(
