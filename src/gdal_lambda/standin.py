@@ -139,23 +139,23 @@ def make_standin(
         raise GdalLambdaError(
             f"CA bundle {ca_bundle} is not readable; set STANDIN_CA_BUNDLE to the host's bundle"
         )
-    cli = client()
-    todo = {tag: py for tag, py in wanted.items() if force or not image_exists(cli, tag)}
-    for tag in wanted.keys() - todo.keys():
-        print(f"{tag} already exists (use --force to make it again)")
-    if not todo:
-        return list(wanted)
     # The runtime's SDK for each Python stand-in: a missing or stale lock is one error, first.
     debian_python = not target.standin_pythons
     sdk_python = {
         tag: py if py is not None else (target.pythons[0] if debian_python else None)
-        for tag, py in todo.items()
+        for tag, py in wanted.items()
     }
     sdk_locks = {
         tag: (py, locks.require(project_root() / locks.STANDIN_REQUIREMENTS, py))
         for tag, py in sdk_python.items()
         if py is not None
     }
+    cli = client()
+    todo = {tag: py for tag, py in wanted.items() if force or not image_exists(cli, tag)}
+    for tag in wanted.keys() - todo.keys():
+        print(f"{tag} already exists (use --force to make it again)")
+    if not todo:
+        return list(wanted)
     # Every CPython source is fetched and verified before anything is built.
     tarballs: dict[str, Path] = {}
     for py in filter(None, todo.values()):
