@@ -84,7 +84,7 @@ def test_the_runtime_carries_lambdas_sdk_last_on_the_path(cli, variant) -> None:
 
 @pytest.fixture(scope="session")
 def pandas_zip(variant, tmp_path_factory) -> Path:
-    """pandas (which needs python-dateutil>=2.8.2) and, beside it, a urllib3 newer than the
+    """pandas (it needs python-dateutil>=2.8.2) and, beside it, a urllib3 newer than the
     runtime's: the first left to /var/runtime, the second shipped."""
     root = tmp_path_factory.mktemp("src")
     runtime_urllib3 = runtime_sdk.pins(variant.python)["urllib3"]
