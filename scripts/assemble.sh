@@ -10,8 +10,10 @@
 #                 (the default), "." in a function package
 #
 # It: copies SRC; drops what Lambda never uses (headers, static libraries, pkg-config and CMake
-# files, docs, tests, caches, the runtime's own AWS SDK); strips native files except those a
-# wheel's tooling already patched. Which libraries the tree must carry is not decided here:
+# files, docs, tests, caches); strips native files except those a wheel's tooling already
+# patched. Which of the runtime's own distributions (the AWS SDK in /var/runtime) the tree may
+# leave out is decided afterwards, in Python, from the tree's metadata
+# (gdal_lambda.runtime_sdk). Which libraries the tree must carry is not decided here:
 # everything outside the target's Lambda policy is already in /opt/lib (compiled from pinned
 # sources), and gdal_lambda.policy checks the collected tree and gives those libraries unique
 # names.
@@ -52,14 +54,6 @@ if [[ -d $site ]]; then
     find "$site" -mindepth 1 -depth -type d -empty -delete
 fi
 
-# The Lambda Python runtime already has the AWS SDK: a second copy only costs space (and may
-# shadow the runtime's). Drop the packages and their dist-info.
-for pkg in boto3 botocore s3transfer jmespath dateutil urllib3 six; do
-    rm -rf "${site:?}/$pkg" "$site/$pkg.py"
-done
-for dist in boto3 botocore s3transfer jmespath python_dateutil urllib3 six; do
-    rm -rf "$site/$dist"-*.dist-info
-done
 # Console scripts pip wrote for a layer's python/ point at a build-time interpreter. In a
 # package (PYTHON_DIR=.) they share bin/ with the GDAL tools, and BIN_KEEP filters them below.
 if [[ $pydir != . ]]; then

@@ -25,7 +25,7 @@ import docker
 from rich.console import Console
 from rich.table import Table
 
-from . import containers
+from . import containers, runtime_sdk
 from .errors import GdalLambdaError
 from .fsutil import atomic_path, atomic_write_text
 from .limits import LAMBDA_UNZIPPED_LIMIT, MIB, direct_upload_warning, fmt_mib
@@ -87,6 +87,10 @@ class Assembled:
     elf_count: int
     highest: dict[str, str]  # version family -> highest version needed from the runtime
     satisfies: list[str]  # every target whose Lambda policy the tree meets
+    # distributions left to the runtime's copies in /var/runtime: name -> the runtime's version
+    runtime_provided: dict[str, str] = field(default_factory=dict)
+    # the runtime's distributions kept in the tree: name -> which requirement its copy misses
+    shipped_over_runtime: dict[str, str] = field(default_factory=dict)
 
 
 def assemble(
@@ -99,6 +103,7 @@ def assemble(
     runs_on: Sequence[Variant],
     provided: Iterable[str] = (),
     python_dir: str = "python",
+    requirements: str = "",
 ) -> Assembled:
     """Collect ``source`` from ``image`` into ``tree``, graft it, check it against the policies.
 
@@ -108,11 +113,15 @@ def assemble(
     target's ``must_satisfy`` (the first is the one built for; a violation raises, naming the
     file, the library and the symbol);
     every other target's is tried for the report. ``provided``: sonames another zip mounted
-    beside this one guarantees (a companion package's layer).
+    beside this one guarantees (a companion package's layer). ``requirements``: the text of
+    the requirements file the tree was installed from (the recipe's, the function's): with the
+    tree's own metadata, what decides which of the runtime's distributions the tree may leave
+    to /var/runtime (gdal_lambda.runtime_sdk).
     """
     collect_tree(cli, image, source, tree, python_dir=python_dir)
     built = runs_on[0]
     matrix, architecture = built.matrix, built.architecture
+    decision = rely_on_runtime(tree / python_dir, requirements, built)
     bundled = graft(tree)
     extra = frozenset(provided)
     reports = {}
@@ -136,7 +145,31 @@ def assemble(
         elf_count=own.elf_count,
         highest=own.highest_names(),
         satisfies=sorted(name for name, report in reports.items() if report.ok),
+        runtime_provided=decision.dropped,
+        shipped_over_runtime=decision.shipped,
     )
+
+
+def rely_on_runtime(
+    site: Path, requirements: str, variant: Variant, echo: Callable[[str], None] = print
+) -> runtime_sdk.Decision:
+    """Drop from ``site`` the runtime's distributions (the AWS SDK in /var/runtime) whose
+    runtime copy satisfies what the tree requires; keep, and say why, the others."""
+    if not site.is_dir():
+        return runtime_sdk.Decision()
+    decision = runtime_sdk.decide(
+        site,
+        requirements,
+        runtime_sdk.pins(variant.python),
+        python=variant.python,
+        machine=variant.architecture.gnu.split("-")[0],
+    )
+    runtime_sdk.remove(site, decision.dropped)
+    for name, version in decision.dropped.items():
+        echo(f"{name}: left to the runtime's copy ({version}, /var/runtime)")
+    for name, why in decision.shipped.items():
+        echo(f"{name}: shipped, not left to the runtime ({why})")
+    return decision
 
 
 def iter_files(tree: Path) -> Iterator[Path]:

@@ -25,7 +25,7 @@ from .assembly import (
 from .emulation import check_runnable
 from .errors import Kind
 from .fsutil import atomic_write_text
-from .images import require
+from .images import recipe_dir, require
 from .provenance import gdal_provenance
 from .runtime import LAYER_ROOT
 from .variant import Variant
@@ -62,8 +62,17 @@ def build_layer_zip(
     ]
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-layer.") as tmp:
         tree = Path(tmp) / "opt"
+        recipe_requirements = recipe_dir(variant.recipe) / "requirements.txt"
         assembled = assemble(
-            cli, ref, LAYER_ROOT, tree, mount=LAYER_ROOT, runs_on=[variant, *others]
+            cli,
+            ref,
+            LAYER_ROOT,
+            tree,
+            mount=LAYER_ROOT,
+            runs_on=[variant, *others],
+            requirements=recipe_requirements.read_text(encoding="utf-8")
+            if recipe_requirements.is_file()
+            else "",
         )
         manifest = {
             "layer": variant.stem(),
@@ -79,6 +88,8 @@ def build_layer_zip(
                 installed_distributions(tree / "python"), locks.image_reports(cli, ref)
             ),
             "bundled_libraries": assembled.bundled,
+            # left to Lambda's python runtime (/var/runtime): name -> the version it carries
+            "runtime_provided": assembled.runtime_provided,
             "runtime_symbol_versions": assembled.highest,
             "satisfies_policies": assembled.satisfies,
         }

@@ -38,6 +38,8 @@ from .versions import Matrix, load_matrix
 
 INDEX_URL = "https://pypi.org/simple"
 LOCK_DIR = "locks"
+# The distributions Lambda's python runtimes carry in /var/runtime, as the stand-ins install them.
+STANDIN_REQUIREMENTS = "docker/standin/requirements.txt"
 COMMAND = "invoke lock"
 # Overlays whose overrides get locks kept in the repository (CI's overlay).
 KNOWN_OVERLAYS = ".ci"  # below the checkout: the overlays whose re-pins get locks too
@@ -54,12 +56,14 @@ _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 
 
 def inputs(root: Path | None = None) -> list[Path]:
-    """The Python image's requirements, every layer recipe's, then the function image's
-    runtime interface client (docker/function)."""
+    """The Python image's requirements, every layer recipe's, the function image's runtime
+    interface client (docker/function), then the AWS SDK the Python stand-ins carry in
+    /var/runtime as Lambda's python runtimes do (docker/standin)."""
     root = root if root is not None else project_root()
     found = [root / "docker" / "python" / "requirements.txt"]
     found += sorted((root / "layers").glob("*/requirements.txt"))
     found.append(root / "docker" / "function" / "requirements.txt")
+    found.append(root / STANDIN_REQUIREMENTS)
     return [path for path in found if path.is_file()]
 
 

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import docker
 
-from . import containers, images, naming, sbom
+from . import containers, images, locks, naming, sbom, wheels
 from .assembly import (
     LAMBDA_UNZIPPED_LIMIT,
     SizeReport,
@@ -102,6 +102,15 @@ def _code_files(src: Path) -> list[Path]:
     return files
 
 
+def _code_in(src: Path) -> dict[str, bytes | Path]:
+    """The source folder's code as the package image holds it (WORK_DIR/code): a requirement
+    may name a wheel or folder of it (``file:///tmp/gdal-lambda/code/...``)."""
+    work = PurePosixPath(WORK_DIR)
+    if not src.is_dir():
+        return {}
+    return {f"{work.name}/code/{p.relative_to(src).as_posix()}": p for p in _code_files(src)}
+
+
 def _layer_facts(cli: docker.DockerClient, image: str) -> tuple[dict[str, str], set[str]]:
     """The distributions (name -> version) and library file names a layer image provides."""
     script = (
@@ -143,7 +152,7 @@ def check_conflicts(
         cli,
         image,
         ["bash", "-c", script],
-        files={f"{work.name}/requirements.txt": text.encode()},
+        files={f"{work.name}/requirements.txt": text.encode(), **_code_in(requirements.parent)},
         files_at=str(work.parent),
     )
     if ran.status != 0:
@@ -226,10 +235,15 @@ def build_package(
     if recipe:
         layer_dists, layer_libs = _layer_facts(cli, base)
         if requirements.is_file():
-            _cached_conflict_check(cli, base, requirements, layer_dists, recipe)
-
+            # What excludes the layer's version is named before pip prepares anything.
+            check_direct_conflicts(requirements.read_text(encoding="utf-8"), layer_dists, recipe)
     if no_binary is None:
         no_binary = ",".join(variant.matrix.compiled_against_opt)
+    if requirements.is_file() and requirements.read_text(encoding="utf-8").strip():
+        # No wheel with its own GDAL, PROJ or GEOS beside /opt's: compiled against it, or refused.
+        no_binary = _cached_wheel_check(cli, base, src, requirements, no_binary, bool(recipe))
+    if recipe and requirements.is_file():
+        _cached_conflict_check(cli, base, requirements, layer_dists, recipe)
     ref = f"{variant.repository}:package-{slug(src)}-{variant.stem(recipe=with_layer)}"
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-pkgctx.") as tmp:
         extra: list[tuple[Path, str]] = [
@@ -281,6 +295,7 @@ def build_package(
             # (libgdal, libproj, libgeos_c keep their names when grafted) are there by name.
             provided={name for name in layer_libs if name.startswith(PUBLIC_PREFIXES)},
             python_dir=".",
+            requirements=requirements.read_text(encoding="utf-8") if requirements.is_file() else "",
         )
         bundled = assembled.bundled
         if not recipe:
@@ -292,6 +307,7 @@ def build_package(
                 "line": variant.line.name,
                 "components": gdal_provenance(containers.labels(cli, base)),
                 "bundled_libraries": bundled,
+                "runtime_provided": assembled.runtime_provided,
                 "satisfies_policies": assembled.satisfies,
             }
             write_manifest(tree, manifest)
@@ -346,6 +362,101 @@ def _cached_conflict_check(
         return
     check_conflicts(cli, image, requirements, layer_dists, recipe)
     atomic_write_text(marker, "ok\n")
+
+
+def _cached_wheel_check(
+    cli: docker.DockerClient,
+    image: str,
+    src: Path,
+    requirements: Path,
+    no_binary: str,
+    layer: bool,
+) -> str:
+    """:func:`wheel_check`, remembered per (requirements, image, --no-binary): it needs the
+    index."""
+    key = hashlib.sha256(
+        requirements.read_bytes() + cli.images.get(image).id.encode() + no_binary.encode()
+    ).hexdigest()
+    marker = cache_dir() / "wheel-check" / key
+    if marker.is_file():
+        return marker.read_text(encoding="utf-8").strip()
+    result = wheel_check(cli, image, src, requirements, no_binary, layer=layer)
+    atomic_write_text(marker, result + "\n")
+    return result
+
+
+def wheel_check(
+    cli: docker.DockerClient,
+    image: str,
+    src: Path,
+    requirements: Path,
+    no_binary: str,
+    *,
+    layer: bool,
+    index_url: str = locks.INDEX_URL,
+) -> str:
+    """No second GDAL beside /opt's: resolve the requirements as the build will (against the
+    layer for a companion), fetch every wheel pip would install, and read each
+    (gdal_lambda.wheels). A distribution whose wheel carries its own libgdal, libproj, GEOS or
+    proj.db is compiled against /opt instead (added to ``no_binary``, returned); one with no
+    sdist to compile is refused, in one line naming the wheel, the library and the fix."""
+    work = PurePosixPath(WORK_DIR)
+    collected = PurePosixPath("/tmp/gdal-lambda-wheels")
+    files: dict[str, bytes | Path] = {
+        f"{work.name}/requirements.txt": requirements.read_bytes(),
+        **_code_in(src),
+    }
+    with tempfile.TemporaryDirectory(prefix="gdal-lambda-wheels.") as tmp:
+        into = Path(tmp) / "wheels"
+        ran = containers.run(
+            cli,
+            image,
+            ["bash", "-c", wheels.RESOLVE.format(work=work, wheels=collected)],
+            files=files,
+            files_at=str(work.parent),
+            collect=str(collected),
+            into=into,
+            environment={"MODE": "layer" if layer else "full"},
+        )
+        if ran.status != 0:
+            tail = "\n".join(f"    {line}" for line in ran.stderr.strip().splitlines()[-12:])
+            raise GdalLambdaError(f"pip could not resolve {requirements}:\n{tail}")
+        direct = wheels.direct_references(json.loads((into / "report.json").read_text()))
+        found = [item for wheel in sorted(into.glob("*.whl")) for item in wheels.carried(wheel)]
+    compiled = [name for name in no_binary.split(",") if name]
+    for item in wheels.compile_instead(
+        found, compiled, direct, lambda name, version: _has_sdist(name, version, index_url)
+    ):
+        print(
+            f"{item.wheel} carries its own {item.provides} ({item.library}): "
+            f"{item.distribution} is compiled against /opt instead"
+        )
+        compiled.append(item.distribution)
+    return ",".join(compiled)
+
+
+def _has_sdist(name: str, version: str, index_url: str) -> bool:
+    """Whether the index serves an sdist of ``name`` ``version`` (PEP 691's JSON listing)."""
+    import requests
+    from packaging.utils import InvalidSdistFilename, parse_sdist_filename
+    from packaging.version import Version
+
+    listing = requests.get(
+        f"{index_url.rstrip('/')}/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=60,
+    )
+    if listing.status_code == 404:
+        return False
+    listing.raise_for_status()
+    for item in listing.json().get("files", []):
+        try:
+            found, found_version = parse_sdist_filename(item["filename"])
+        except InvalidSdistFilename:
+            continue
+        if naming.distribution_name(found) == name and found_version == Version(version):
+            return True
+    return False
 
 
 def _layer_unzipped(variant: Variant) -> int | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from . import locks, runtime_sdk
 from .containers import client, image_exists
 from .emulation import check_runnable, host_architecture
 from .errors import GdalLambdaError
@@ -37,18 +38,35 @@ DEBIAN_PYTHON_PACKAGES = ("python3", "python3-pip", "ca-certificates")
 _STANDIN_CHECK = "import ssl, sqlite3, ctypes, lzma, bz2, zlib, uuid, json"
 
 
+def _sdk_check(pins: Mapping[str, str]) -> str:
+    """The shell that proves /var/runtime holds exactly the locked SDK, importable."""
+    wanted = ", ".join(f'"{name}": "{version}"' for name, version in sorted(pins.items()))
+    script = (
+        f"import importlib.metadata as m, boto3; pins = {{{wanted}}}; "
+        'found = {d.metadata["Name"].lower().replace("_", "-"): d.version '
+        'for d in m.distributions(path=["/var/runtime"])}; '
+        "assert found == pins, (found, pins)"
+    )
+    return f"PYTHONPATH=/var/runtime python3 -c '{script}'"
+
+
 def _package_list(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
     return [name for line in text.splitlines() if (name := line.split("#", 1)[0].strip())]
 
 
-def _standin_checks(python: str | None, debian_python: bool) -> str:
+def _standin_checks(
+    python: str | None, debian_python: bool, sdk: Mapping[str, str] | None = None
+) -> str:
     """The shell a stand-in must pass before it is tagged: the standard library's C extensions
     load against the runtime's libraries; a /var/lang stand-in has that python3 first on PATH,
-    and no compiler or -dev package; every stand-in has Lambda's /var/task and /opt."""
+    and no compiler or -dev package; every stand-in has Lambda's /var/task and /opt; one with
+    a Python has the runtime's SDK (``sdk``: name -> version) in /var/runtime, nothing else."""
     checks = ["[ -d /var/task ] && [ -d /opt ]"]
     if python is not None or debian_python:
         checks.append(f"python3 -c '{_STANDIN_CHECK}' && python3 -m pip --version >/dev/null")
+    if sdk:
+        checks.append(_sdk_check(sdk))
     if python is not None:
         checks += [
             '[ "$(command -v python3)" = /var/lang/bin/python3 ]',
@@ -121,6 +139,17 @@ def make_standin(
         raise GdalLambdaError(
             f"CA bundle {ca_bundle} is not readable; set STANDIN_CA_BUNDLE to the host's bundle"
         )
+    # The runtime's SDK for each Python stand-in: a missing or stale lock is one error, first.
+    debian_python = not target.standin_pythons
+    sdk_python = {
+        tag: py if py is not None else (target.pythons[0] if debian_python else None)
+        for tag, py in wanted.items()
+    }
+    sdk_locks = {
+        tag: (py, locks.require(project_root() / locks.STANDIN_REQUIREMENTS, py))
+        for tag, py in sdk_python.items()
+        if py is not None
+    }
     cli = client()
     todo = {tag: py for tag, py in wanted.items() if force or not image_exists(cli, tag)}
     for tag in wanted.keys() - todo.keys():
@@ -149,14 +178,16 @@ def make_standin(
     # A CPython target's GDAL base is the Python stand-ins' own base stage (one cached layer).
     packages = _package_list(runtime_list) if target.standin_pythons else DEBIAN_PYTHON_PACKAGES
     for tag, py in todo.items():
-        extra = [(ca_bundle, "host-ca-bundle.crt")]
+        sdk_python_of, sdk_lock = sdk_locks.get(tag, (None, None))
         buildargs = {"ROOT_IMAGE": root_image, "PACKAGES": " ".join(packages)}
+        extra = [(ca_bundle, "host-ca-bundle.crt")]
         if py is not None:
             extra.append((tarballs[py], "python.tar.xz"))
             buildargs["BUILD_PACKAGES"] = " ".join(_package_list(build_list))
             buildargs["LD_LIBRARY_PATH"] = ":".join(target.library_path(architecture))
         scratch = f"gdal-lambda-standin-scratch:{os.getpid()}"
-        with build_context(project_root() / "docker" / "standin" / "Dockerfile", extra) as ctx:
+        standin_dir = project_root() / "docker" / "standin"
+        with build_context(standin_dir / "Dockerfile", extra) as ctx:
             result = stream_build(
                 cli,
                 context=ctx,
@@ -165,7 +196,18 @@ def make_standin(
                 platform=architecture.docker_platform,
                 target="base" if py is None else "python",
             )
-        checks = _standin_checks(py, not target.standin_pythons)
+        if sdk_lock is not None:
+            # The runtime's SDK in /var/runtime, on top (docker/standin/sdk.Dockerfile).
+            with build_context(standin_dir / "sdk.Dockerfile", [(sdk_lock, "runtime.lock")]) as ctx:
+                result = stream_build(
+                    cli,
+                    context=ctx,
+                    tag=scratch,
+                    buildargs={"STANDIN": scratch},
+                    platform=architecture.docker_platform,
+                )
+        sdk = runtime_sdk.pins(sdk_python_of) if sdk_python_of else None
+        checks = _standin_checks(py, debian_python, sdk)
         try:
             cli.containers.run(
                 scratch, ["sh", "-c", checks], remove=True, platform=architecture.docker_platform
