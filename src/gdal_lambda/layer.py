@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import containers, locks, sbom
+from . import containers, locks, recipes, sbom
 from .assembly import (
     Assembled,
     SizeReport,
@@ -25,7 +25,7 @@ from .assembly import (
 from .emulation import check_runnable
 from .errors import Kind
 from .fsutil import atomic_write_text
-from .images import recipe_dir, require
+from .images import require
 from .provenance import gdal_provenance
 from .runtime import LAYER_ROOT
 from .variant import Variant
@@ -62,7 +62,11 @@ def build_layer_zip(
     ]
     with tempfile.TemporaryDirectory(prefix="gdal-lambda-layer.") as tmp:
         tree = Path(tmp) / "opt"
-        recipe_requirements = recipe_dir(variant.recipe) / "requirements.txt"
+        # the pins of the recipe and of every recipe it extends (its `-r` lines name them)
+        requirements = "".join(
+            r.requirements.read_text(encoding="utf-8")
+            for r in recipes.load(variant.recipe).chain()
+        )
         assembled = assemble(
             cli,
             ref,
@@ -70,9 +74,7 @@ def build_layer_zip(
             tree,
             mount=LAYER_ROOT,
             runs_on=[variant, *others],
-            requirements=recipe_requirements.read_text(encoding="utf-8")
-            if recipe_requirements.is_file()
-            else "",
+            requirements=requirements,
         )
         manifest = {
             "layer": variant.stem(),
