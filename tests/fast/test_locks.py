@@ -82,7 +82,15 @@ def test_the_python_image_lock_holds_every_build_backend() -> None:
     (setuptools, wheel, cython, numpy, meson-python) must come from the Python image's lock."""
     for python in ("3.11", "3.12", "3.13", "3.14"):
         pins = locks.read_lock(ROOT / f"docker/python/locks/py{python}.txt").pins
-        for name in ("setuptools", "wheel", "cython", "numpy", "meson-python", "meson"):
+        for name in (
+            "setuptools",
+            "wheel",
+            "cython",
+            "numpy",
+            "meson-python",
+            "meson",
+            "versioneer",
+        ):
             assert pins[name][1], (python, name)
         layer = locks.read_lock(ROOT / f"layers/geo/locks/py{python}.txt").pins
         assert pins["numpy"][0] == layer["numpy"][0], "extensions are built against this numpy"
