@@ -26,6 +26,19 @@ install)
     else
         PYTHONPATH=/opt/python PYTHONUSERBASE=$work/user python3 -m pip install --user "${pip_args[@]}"
         user_site=$(PYTHONUSERBASE=$work/user python3 -c 'import site; print(site.getusersitepackages())')
+        # What pip took as installed only because the build image's own interpreter has it
+        # (packaging, setuptools...): installed too, as often as new ones turn up.
+        here=$(dirname "${BASH_SOURCE[0]}")
+        for _ in 1 2 3 4 5; do
+            mkdir -p "$user_site"
+            python3 "$here/unmet-requirements.py" "$work/requirements.txt" "$user_site" /opt/python \
+                >/tmp/unmet.txt
+            [[ -s /tmp/unmet.txt ]] || break
+            echo "installing what only the build image had: $(tr '\n' ' ' </tmp/unmet.txt)"
+            PYTHONPATH=/opt/python PYTHONUSERBASE=$work/user python3 -m pip install --user \
+                --no-cache-dir --disable-pip-version-check --ignore-installed --no-deps \
+                --no-binary "${NO_BINARY:-:none:}" -r /tmp/unmet.txt
+        done
         if [[ -d $user_site ]]; then
             cp -a "$user_site/." "$work/site/"
         fi
