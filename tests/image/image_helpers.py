@@ -4,8 +4,13 @@ out of one, a small COG made with GDAL's own tools. Imported as `from image_help
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -110,3 +115,118 @@ def make_tiles_cog(cli: docker.DockerClient, gdal_image: str, where: Path) -> Pa
     (where / "tiles.bil").unlink()
     (where / "tiles.hdr").unlink()
     return where / "tiles.tif"
+
+
+# Run inside the runtime: read tiles, print one JSON line each (ms from open to array).
+READ_TILES = r"""
+import json, resource, sys, time
+import rasterio
+from rasterio.enums import Resampling
+H = 20037508.342789244
+def bounds(z, x, y):
+    s = 2 * H / 2 ** z
+    return (-H + x * s, H - (y + 1) * s, -H + (x + 1) * s, H - y * s)
+for name, z, x, y in json.loads(sys.argv[1]):
+    t0 = time.perf_counter()
+    with rasterio.open(name) as src:
+        a = src.read(1, window=src.window(*bounds(z, x, y)), out_shape=(256, 256),
+                     resampling=Resampling.nearest)
+    print(json.dumps({"name": name, "ms": (time.perf_counter() - t0) * 1000,
+                      "done": time.time(), "mean": float(a.mean()),
+                      "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
+"""
+
+# Run inside the floor runtime with the layer: the COG's levels, blocks and header size.
+LAYOUT = r"""
+import json, sys
+from osgeo import gdal
+ds = gdal.Open(sys.argv[1])
+band = ds.GetRasterBand(1)
+levels = []
+for level in [band] + [band.GetOverview(i) for i in range(band.GetOverviewCount())]:
+    bx, by = level.GetBlockSize()
+    nx, ny = -(-level.XSize // bx), -(-level.YSize // by)
+    blocks = {f"{i},{j}": [int(level.GetMetadataItem(f"BLOCK_OFFSET_{i}_{j}", "TIFF")),
+                           int(level.GetMetadataItem(f"BLOCK_SIZE_{i}_{j}", "TIFF"))]
+              for i in range(nx) for j in range(ny)}
+    levels.append({"size": level.XSize, "block": bx, "blocks": blocks})
+print(json.dumps({"levels": levels}))
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Tile:
+    z: int
+    x: int
+    y: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Floor:
+    requests: int
+    bytes: int
+
+
+def tiles_to_read(per_zoom: int) -> list[Tile]:
+    """``per_zoom`` tiles at each of the three finest zoom levels, inside the COG."""
+    z0, x0, y0 = TILES_COG_TILE
+    out = []
+    for z in range(z0 + TILES_COG_ZOOMS, z0 + TILES_COG_ZOOMS - 3, -1):
+        n = 2 ** (z - z0)
+        out += [Tile(z, x0 * n + 1 + i, y0 * n + 1 + 2 * i) for i in range(per_zoom)]
+    return out
+
+
+def floor_of(layout: dict, tile: Tile) -> Floor:
+    """The header read plus one read per run of adjacent blocks of the level the tile is read
+    from (a COG's block leader and trailer, 8 bytes between two blocks, count as adjacent)."""
+    levels = layout["levels"]
+    header = min(offset for level in levels for offset, _ in level["blocks"].values())
+    z0, x0, y0 = TILES_COG_TILE
+    level = levels[z0 + TILES_COG_ZOOMS - tile.z]
+    col, row = (tile.x - x0 * 2 ** (tile.z - z0)) * 256, (tile.y - y0 * 2 ** (tile.z - z0)) * 256
+    block = level["block"]
+    spans = sorted(
+        level["blocks"][f"{i},{j}"]
+        for i in range(col // block, (col + 255) // block + 1)
+        for j in range(row // block, (row + 255) // block + 1)
+    )
+    runs, end = 0, -1
+    for offset, size in spans:
+        if offset > end + 8:
+            runs += 1
+        end = offset + size
+    return Floor(1 + runs, header + sum(size for _, size in spans))
+
+
+@contextmanager
+def moto_s3(bucket: str = "cogs") -> Iterator[tuple[str, Any]]:
+    """moto's S3 in server mode on 127.0.0.1 with ``bucket`` made: (host:port, a boto3 client)."""
+    import boto3
+    import requests
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket=bucket)
+        try:
+            yield f"{host}:{port}", s3
+        finally:  # moto's state lives in this process, not in the server: start the next clean
+            requests.post(f"http://{host}:{port}/moto-api/reset", timeout=10)
+    finally:
+        server.stop()
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    """GDAL's /vsis3/ pointed at a local S3 endpoint (host:port) over plain HTTP, path-style."""
+    return {"AWS_S3_ENDPOINT": endpoint, "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE"}
