@@ -64,9 +64,14 @@ _COPY = re.compile(r"copy-[0-9]+/")
 
 @dataclasses.dataclass
 class Measured:
-    requests: float
-    bytes: float
-    ms: float
+    requests: float  # mean per tile
+    bytes: float  # mean body bytes per tile
+    ms: float  # median per tile
+    floor_requests: float  # mean of the tiles' floors
+    floor_bytes: float
+    requests_ratio: float  # mean of each tile's own ratio to its floor
+    bytes_ratio: float
+    worst_bytes_ratio: float
     protocol: str
 
 
@@ -79,6 +84,7 @@ def measure(
     opt: Path | None,
     task: Path | None,
     env: dict[str, str],
+    floors: dict[Tile, Floor],
 ) -> dict[int, Measured]:
     """Read every tile in one runtime container; per zoom: mean requests and body bytes per
     tile (from nginx's log, by the tile's own name), median ms."""
@@ -101,15 +107,27 @@ def measure(
         found = _COPY.search(urllib.parse.unquote(entry.path))
         if found and found.group(0) in by_copy:
             per_name[by_copy[found.group(0)]].append(entry)
-    by_zoom: dict[int, list[str]] = defaultdict(list)
-    for tile, name in names.items():
-        by_zoom[tile.z].append(name)
+    by_zoom: dict[int, list[Tile]] = defaultdict(list)
+    for tile in names:
+        by_zoom[tile.z].append(tile)
+
+    def count(t: Tile) -> int:
+        return len(per_name[names[t]])
+
+    def body(t: Tile) -> int:
+        return sum(e.body_bytes for e in per_name[names[t]])
+
     return {
         z: Measured(
-            requests=statistics.mean(len(per_name[n]) for n in group),
-            bytes=statistics.mean(sum(e.body_bytes for e in per_name[n]) for n in group),
-            ms=statistics.median(ms[n] for n in group),
-            protocol=",".join(sorted({e.protocol for n in group for e in per_name[n]})),
+            requests=statistics.mean(count(t) for t in group),
+            bytes=statistics.mean(body(t) for t in group),
+            ms=statistics.median(ms[names[t]] for t in group),
+            floor_requests=statistics.mean(floors[t].requests for t in group),
+            floor_bytes=statistics.mean(floors[t].bytes for t in group),
+            requests_ratio=statistics.mean(count(t) / floors[t].requests for t in group),
+            bytes_ratio=statistics.mean(body(t) / floors[t].bytes for t in group),
+            worst_bytes_ratio=max(body(t) / floors[t].bytes for t in group),
+            protocol=",".join(sorted({e.protocol for t in group for e in per_name[names[t]]})),
         )
         for z, group in sorted(by_zoom.items(), reverse=True)
     }
@@ -150,13 +168,12 @@ def install_wheel(cli, where: Variant, dest: Path) -> None:
         raise SystemExit(f"pip install rasterio failed:\n{ran.output[-2000:]}")
 
 
-def table_row(label: str, zooms: dict[int, Measured], floors: dict[int, Floor]) -> None:
+def table_row(label: str, zooms: dict[int, Measured]) -> None:
     for z, m in zooms.items():
-        f = floors[z]
         print(
             f"| {label} | z{z} | {m.requests:.1f} | {m.bytes:,.0f} | {m.ms:.1f} | "
-            f"{f.requests} / {f.bytes:,} | {m.requests / f.requests:.2f} | "
-            f"{m.bytes / f.bytes:.2f} | {m.protocol} |"
+            f"{m.floor_requests:.0f} / {m.floor_bytes:,.0f} | {m.requests_ratio:.2f} | "
+            f"{m.bytes_ratio:.2f} ({m.worst_bytes_ratio:.2f}) | {m.protocol} |"
         )
 
 
@@ -195,10 +212,7 @@ def main() -> None:
         if status != 0:
             raise SystemExit(f"reading the COG's layout failed:\n{out[-3000:]}")
         layout = json.loads(out.strip().splitlines()[-1])
-        floors_by_tile = {t: floor_of(layout, t) for t in tiles}
-        floors: dict[int, Floor] = {}
-        for t, f in floors_by_tile.items():  # every tile of a zoom has the same floor here
-            floors.setdefault(t.z, f)
+        floors = {t: floor_of(layout, t) for t in tiles}
         print(
             f"COG {cog.stat().st_size / 1e6:.1f} MB, {len(layout['levels'])} levels, header "
             f"{min(o for lv in layout['levels'] for o, _ in lv['blocks'].values()):,} bytes; "
@@ -213,7 +227,7 @@ def main() -> None:
         ]
         header = (
             "| reader, configuration | zoom | requests/tile | bytes/tile | ms/tile (median) | "
-            "floor (requests / bytes) | requests ÷ floor | bytes ÷ floor | protocol |\n"
+            "floor (requests / bytes) | requests ÷ floor | bytes ÷ floor (worst) | protocol |\n"
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
         )
         print("\nHTTP (/vsicurl/, nginx on 127.0.0.1)\n" + header)
@@ -226,8 +240,10 @@ def main() -> None:
                         t: f"/vsicurl/{server.url(f'copy-{next(counter)}/tiles.tif')}"
                         for t in tiles
                     }
-                    result = measure(cli, where, server, names, opt=lopt, task=task, env=env)
-                    table_row(f"{label}, {config}", result, floors)
+                    result = measure(
+                        cli, where, server, names, opt=lopt, task=task, env=env, floors=floors
+                    )
+                    table_row(f"{label}, {config}", result)
             first_http = server.url("tiles.tif")
 
             print(
@@ -278,9 +294,16 @@ def main() -> None:
                             s3.upload_file(str(cog), "cogs", key)
                             names[t] = f"/vsis3/cogs/{key}"
                         result = measure(
-                            cli, where, proxy, names, opt=lopt, task=task, env={**s3_env, **env}
+                            cli,
+                            where,
+                            proxy,
+                            names,
+                            opt=lopt,
+                            task=task,
+                            env={**s3_env, **env},
+                            floors=floors,
                         )
-                        table_row(f"{label}, {config}", result, floors)
+                        table_row(f"{label}, {config}", result)
                         for key in names.values():
                             s3.delete_object(Bucket="cogs", Key=key.removeprefix("/vsis3/cogs/"))
         finally:

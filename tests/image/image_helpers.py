@@ -173,7 +173,7 @@ def tiles_to_read(per_zoom: int) -> list[Tile]:
     out = []
     for z in range(z0 + TILES_COG_ZOOMS, z0 + TILES_COG_ZOOMS - 3, -1):
         n = 2 ** (z - z0)
-        out += [Tile(z, x0 * n + 1 + i, y0 * n + 1 + 2 * i) for i in range(per_zoom)]
+        out += [Tile(z, x0 * n + (1 + i) % n, y0 * n + (1 + 2 * i) % n) for i in range(per_zoom)]
     return out
 
 
