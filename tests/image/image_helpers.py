@@ -111,6 +111,9 @@ def make_tiles_cog(cli: docker.DockerClient, gdal_image: str, where: Path) -> Pa
         f"-a_ullr {left!r} {top!r} {right!r} {bottom!r} /out/tiles.bil /out/tiles.tif "
         "&& chmod 644 /out/tiles.tif",
         volumes={str(where): {"bind": "/out", "mode": "rw"}},
+        # The raw file's header is a side-car (tiles.hdr), which the gdalrc's EMPTY_DIR hides
+        # from GDAL on local disk too: the variable restores the directory listing.
+        environment={"GDAL_DISABLE_READDIR_ON_OPEN": "NO"},
     )
     (where / "tiles.bil").unlink()
     (where / "tiles.hdr").unlink()
