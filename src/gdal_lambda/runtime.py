@@ -62,7 +62,7 @@ SYSCONF_GDALRC = "etc/gdal/gdalrc"
 def gdalrc_text() -> str:
     """The gdalrc: GDAL's [configoptions] section with GDALRC_OPTIONS' recommended values."""
     lines = [
-        "# GDAL's configuration for Lambda (gdal-lambda, README \"Lambda settings\").",
+        '# GDAL\'s configuration for Lambda (gdal-lambda, README "Lambda settings").',
         "# An environment variable of the same name overrides a value here.",
         "[configoptions]",
         *(f"{name}={RECOMMENDED_GDAL_ENV[name]}" for name in GDALRC_OPTIONS),
