@@ -230,6 +230,7 @@ def main() -> None:
             "floor (requests / bytes) | requests ÷ floor | bytes ÷ floor (worst) | protocol |\n"
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
         )
+        results: dict[tuple[str, str, str], dict[int, Measured]] = {}
         print("\nHTTP (/vsicurl/, nginx on 127.0.0.1)\n" + header)
         first_http = None
         with nginx.serve(cog.parent) as server:
@@ -244,6 +245,7 @@ def main() -> None:
                         cli, where, server, names, opt=lopt, task=task, env=env, floors=floors
                     )
                     table_row(f"{label}, {config}", result)
+                    results[("HTTP", label, config)] = result
             first_http = server.url("tiles.tif")
 
             print(
@@ -304,10 +306,22 @@ def main() -> None:
                             floors=floors,
                         )
                         table_row(f"{label}, {config}", result)
+                        results[("S3", label, config)] = result
                         for key in names.values():
                             s3.delete_object(Bucket="cogs", Key=key.removeprefix("/vsis3/cogs/"))
         finally:
             moto.stop()
+
+        print("\ngoal: the layer with no configuration at the floor's requests, bytes <= 1.1x")
+        for where in ("S3", "HTTP"):
+            zooms = results[(where, readers[0][0], "none")].values()
+            requests = max(m.requests_ratio for m in zooms)
+            worst = max(m.worst_bytes_ratio for m in zooms)
+            extra = " (/vsicurl/'s HEAD)" if where == "HTTP" else ""
+            print(
+                f"  {where}: requests {requests:.2f}x the floor{extra}, bytes {worst:.2f}x at "
+                f"worst (goal <= {GOAL_BYTES})"
+            )
 
 
 if __name__ == "__main__":
