@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class Behaviour:
 
     status: int | None = None  # answer with this status instead of the file
     truncate_at: int | None = None  # send a full Content-Length but close after N bytes
+    stall: float = 0.0  # with truncate_at: hang this many seconds before closing
 
 
 @dataclass
@@ -90,6 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.truncate_at is not None:
             self.wfile.write(body[: fault.truncate_at])
             self.wfile.flush()
+            if fault.stall:
+                time.sleep(fault.stall)
             self.close_connection = True
             return
         self.wfile.write(body)

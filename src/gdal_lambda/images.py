@@ -26,7 +26,7 @@ from .errors import GdalLambdaError, Kind, MissingImage, UnpullableBase
 from .licences import write_licences
 from .project import project_root
 from .provenance import LABEL_PREFIX, carried, label_problems, provenance_labels
-from .runtime import LAYER_ROOT, data_env
+from .runtime import LAYER_ROOT, data_env, write_gdalrc
 from .sources import Fetched, fetch_all
 from .sources import Settings as FetchSettings
 from .variant import Variant
@@ -296,6 +296,9 @@ def build_gdal(
             # Licence texts out of the same verified tarballs: a named file that is missing
             # stops here, before any stage runs.
             write_licences(fetched, ctx / "licenses", fetch_hint=fetch_hint)
+            # GDAL's configuration file (share/gdal/gdalrc, linked from etc/gdal/gdalrc),
+            # from runtime.GDALRC_OPTIONS: copied into /opt by the final stage only.
+            write_gdalrc(ctx / "config")
             # The last compile stage first, under its own tag: the final image keeps only /opt,
             # so a release job saves this one too and the next reuses every stage (the second
             # build finds all of them in the cache).

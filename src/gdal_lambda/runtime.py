@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ RECOMMENDED_GDAL_ENV: dict[str, str] = {
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.vrt,.jp2,.ovr",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MULTIPLEX": "YES",
-    "GDAL_HTTP_VERSION": "2",
+    "CPL_VSIL_CURL_CHUNK_SIZE": "4096",
     "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
@@ -35,14 +36,64 @@ RECOMMENDED_GDAL_ENV: dict[str, str] = {
     "CPL_TMPDIR": "/tmp",
 }
 
+# Of those, the ones right for every function: written into the gdalrc of every artifact that
+# carries GDAL (the GDAL image, layers, full packages), so a function that sets no variable has
+# them. The rest stay variables the function sets for itself: the caches depend on its memory,
+# the extension list on what it reads (it refuses every other file over HTTP), and the bytes
+# read at open on its files' headers (measured by benchmarks/cog_tiles.py; README "Lambda
+# settings"). An environment variable of the same name still overrides the file.
+GDALRC_OPTIONS: tuple[str, ...] = (
+    "GDAL_DISABLE_READDIR_ON_OPEN",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES",
+    "GDAL_HTTP_MULTIPLEX",
+    "CPL_VSIL_CURL_CHUNK_SIZE",
+    "GDAL_HTTP_MAX_RETRY",
+    "GDAL_HTTP_RETRY_DELAY",
+    "CPL_TMPDIR",
+)
+# Where the file is, below a layer's or a package's root: beside GDAL's data (a full package
+# carries share/), and linked from GDAL's compiled-in ${sysconfdir}/gdal/gdalrc, which for the
+# prefix /opt is /opt/etc/gdal/gdalrc (GDAL 3.3+, gdal.org "Configuration options", "GDAL
+# configuration file"): read there with no variable set.
+GDALRC = "share/gdal/gdalrc"
+SYSCONF_GDALRC = "etc/gdal/gdalrc"
+
+
+def gdalrc_text() -> str:
+    """The gdalrc: GDAL's [configoptions] section with GDALRC_OPTIONS' recommended values."""
+    lines = [
+        '# GDAL\'s configuration for Lambda (gdal-lambda, README "Lambda settings").',
+        "# An environment variable of the same name overrides a value here.",
+        "[configoptions]",
+        *(f"{name}={RECOMMENDED_GDAL_ENV[name]}" for name in GDALRC_OPTIONS),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_gdalrc(root: Path) -> Path:
+    """Write ``root/share/gdal/gdalrc`` and the relative link ``root/etc/gdal/gdalrc`` to it;
+    returns the file."""
+    path = root / GDALRC
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(gdalrc_text(), encoding="utf-8")
+    link = root / SYSCONF_GDALRC
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(path, link.parent))
+    return path
+
 
 def data_env(root: str = LAYER_ROOT) -> dict[str, str]:
-    """GDAL_DATA / PROJ_DATA (and PROJ_LIB for older readers) under a layer or package root."""
-    return {
+    """GDAL_DATA / PROJ_DATA (and PROJ_LIB for older readers) under a layer or package root;
+    under another root than /opt also GDAL_CONFIG_FILE, its gdalrc (GDAL finds /opt's by itself)."""
+    env = {
         "GDAL_DATA": f"{root}/share/gdal",
         "PROJ_DATA": f"{root}/share/proj",
         "PROJ_LIB": f"{root}/share/proj",
     }
+    if root != LAYER_ROOT:
+        env["GDAL_CONFIG_FILE"] = f"{root}/{GDALRC}"
+    return env
 
 
 def lambda_env(variant: Variant) -> dict[str, str]:

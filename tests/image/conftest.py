@@ -11,7 +11,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from image_helpers import copy_out, make_cog, sh
+from image_helpers import copy_out, make_cog, make_tiles_cog, sh
 
 from gdal_lambda import images, versions
 from gdal_lambda.variant import Variant
@@ -64,6 +64,13 @@ def cog_dir(cli: docker.DockerClient, gdal_image: str, tmp_path_factory) -> Path
     where = tmp_path_factory.mktemp("www")
     make_cog(cli, gdal_image, where)
     return where
+
+
+@pytest.fixture(scope="session")
+def tiles_cog(cli: docker.DockerClient, gdal_image: str, tmp_path_factory) -> Path:
+    """tiles.tif (image_helpers.make_tiles_cog: 17 MB, 512-px blocks, overviews) in a folder of
+    its own, for the tests that read web-mercator tiles out of it."""
+    return make_tiles_cog(cli, gdal_image, tmp_path_factory.mktemp("tiles"))
 
 
 @pytest.fixture(scope="session")

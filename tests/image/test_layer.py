@@ -30,7 +30,11 @@ def test_layout_and_slimming(layer_zip: Path, python: str) -> None:
         names = zf.namelist()
         infos = zf.infolist()
     tops = {n.split("/", 1)[0] for n in names}
-    assert tops == {"bin", "lib", "share", "python"}
+    # etc/: GDAL's compiled-in ${sysconfdir}, holding only the link to share/gdal/gdalrc
+    assert tops == {"bin", "etc", "lib", "share", "python"}
+    assert [n for n in names if n.startswith("etc/") and not n.endswith("/")] == [
+        runtime.SYSCONF_GDALRC
+    ]
     for bad in ("include/", "lib/pkgconfig/", "lib/cmake/", "share/man/", "share/doc/"):
         assert not [n for n in names if n.startswith(bad)], bad
     assert not [n for n in names if "/tests/" in n]

@@ -72,6 +72,31 @@ def test_full_package_layout(full_zip: Path) -> None:
         assert sbom.check_licences(Path(tmp), text, python_dir=".") == []
 
 
+def test_full_package_gdalrc_is_in_effect(cli, variant, full_zip, tmp_path) -> None:
+    """A full package carries share/gdal/gdalrc; GDAL at /var/task finds it through
+    GDAL_CONFIG_FILE (runtime.data_env, what `invoke run` sets and the README asks for), not at
+    its compiled-in /opt/etc, and a variable still wins over it."""
+    with zipfile.ZipFile(full_zip) as zf:
+        assert zf.read(runtime.GDALRC).decode() == runtime.gdalrc_text()
+    task = tmp_path / "task"
+    local.extract_zip(full_zip, task)
+    code = (
+        "import json, rasterio\nfrom rasterio.env import get_gdal_config\n"
+        "with rasterio.Env():\n"
+        f"    print(json.dumps({{k: get_gdal_config(k, normalize=False) "
+        f"for k in {list(runtime.GDALRC_OPTIONS)!r}}}))"
+    )
+    env = {**runtime.data_env(runtime.TASK_ROOT), "GDAL_HTTP_MAX_RETRY": "0"}
+    status, out = runtime.run_clean(cli, variant, ["python3", "-c", code], task=task, env=env)
+    assert status == 0, out[-3000:]
+    seen = json.loads(out.strip().splitlines()[-1])
+    expected = {k: runtime.RECOMMENDED_GDAL_ENV[k] for k in runtime.GDALRC_OPTIONS}
+    assert seen == {**expected, "GDAL_HTTP_MAX_RETRY": "0"}
+    status, out = runtime.run_clean(cli, variant, ["python3", "-c", code], task=task)
+    assert status == 0, out[-3000:]
+    assert json.loads(out.strip().splitlines()[-1])["CPL_VSIL_CURL_CHUNK_SIZE"] is None
+
+
 def test_companion_runs_on_the_layer(cli, variant, companion_zip, cog_dir, tmp_path) -> None:
     layer_zip = variant.layer_zip()
     with serve(cog_dir) as server:
