@@ -64,8 +64,7 @@ def build_layer_zip(
         tree = Path(tmp) / "opt"
         # the pins of the recipe and of every recipe it extends (its `-r` lines name them)
         requirements = "".join(
-            r.requirements.read_text(encoding="utf-8")
-            for r in recipes.load(variant.recipe).chain()
+            r.requirements.read_text(encoding="utf-8") for r in recipes.load(variant.recipe).chain()
         )
         assembled = assemble(
             cli,
