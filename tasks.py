@@ -558,7 +558,7 @@ def drivers(c: Any, write: bool = False) -> None:
 @plain_task(
     help={
         "target": f"{_TARGET_HELP}: the target the release builds for",
-        "recipe": "layer recipe (default geo)",
+        "recipe": "only this layer recipe and the recipes it extends (default: every recipe)",
         "json": 'print the entries as JSON ({"include": [...]}, one line) for the release '
         "workflow's job matrix instead of a table",
     }
@@ -567,19 +567,23 @@ def drivers(c: Any, write: bool = False) -> None:
 def matrix(
     c: Any, target: str | None = None, recipe: str | None = None, json_: bool = False
 ) -> None:
-    """Every (line, Python, arch) a release builds: nox session, zip, layer name, runner, and
-    whether it is published (the floor) or checked only (al2023)."""
+    """Every (line, Python, arch) a release builds: nox session, each recipe's zip and layer
+    name, runner, and whether it is published (the floor) or checked only (al2023)."""
     entries = release.release_matrix(_matrix(), env=os.environ, target=target, recipe=recipe)
     if json_:
         print(json.dumps({"include": [e.as_dict() for e in entries]}, separators=(",", ":")))
         return
     table = Table(box=None, header_style="bold")
-    columns = ("line", "python", "arch", "target", "nox session", "zip", "layer", "runner")
-    for column in (*columns, "release"):
-        table.add_column(column)
+    columns = ("line", "python", "arch", "target", "nox session", "recipe", "zip", "layer")
+    for column in (*columns, "runner", "release"):
+        table.add_column(column, no_wrap=True)
     for e in entries:
+        # one line of the row per recipe: the job builds, uploads and publishes each
+        each = [[r.recipe for r in e.recipes], [r.zip for r in e.recipes]]
+        each.append([r.layer for r in e.recipes])
         what = "published" if e.publish else "checked only"
-        table.add_row(e.line, e.python, e.arch, e.target, e.session, e.zip, e.layer, e.runner, what)
+        per_recipe = ("\n".join(values) for values in each)
+        table.add_row(e.line, e.python, e.arch, e.target, e.session, *per_recipe, e.runner, what)
     Console(width=200).print(table)
 
 

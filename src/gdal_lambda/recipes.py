@@ -8,6 +8,7 @@ Dockerfile, installing only the distributions the base lacks (README "Adding a r
 
     load("geopandas").chain()          # [Recipe('geo'), Recipe('geopandas')]
     load("geopandas").dockerfile       # layers/geo/Dockerfile
+    [r.name for r in every()]          # ['geo', 'geopandas']: what a release builds, in order
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from .errors import GdalLambdaError
 from .project import project_root
+from .variant import DEFAULT_RECIPE
 
 CONFIG = "recipe.toml"
 REQUIREMENTS = "requirements.txt"
@@ -49,6 +51,22 @@ class Recipe:
 def load(name: str, root: Path | None = None) -> Recipe:
     """``layers/<name>/``, checked (and what it extends, checked the same way)."""
     return _load(name, (root if root is not None else project_root()) / "layers", ())
+
+
+def every(root: Path | None = None) -> list[Recipe]:
+    """Every recipe, checked: each folder of ``layers/`` with a requirements.txt, in an order
+    that builds a recipe after the ones it extends: geo first, then by name, each recipe's
+    bases before it (noxfile.py's RECIPES builds them in this order)."""
+    layers = (root if root is not None else project_root()) / "layers"
+    names = sorted(
+        (path.parent.name for path in layers.glob(f"*/{REQUIREMENTS}")),
+        key=lambda name: (name != DEFAULT_RECIPE, name),
+    )
+    ordered: dict[str, Recipe] = {}
+    for name in names:
+        for recipe in _load(name, layers, ()).chain():
+            ordered.setdefault(recipe.name, recipe)
+    return list(ordered.values())
 
 
 def _load(name: str, layers: Path, seen: tuple[str, ...]) -> Recipe:

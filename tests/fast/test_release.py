@@ -1,17 +1,23 @@
-"""`invoke matrix`: every (line, Python, arch) a release builds, named by Variant, from the matrix."""
+"""`invoke matrix`: every (line, Python, arch) a release builds, named by Variant, from the matrix,
+each entry with every layer recipe its job builds, uploads, caches and publishes."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import tomllib
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 from helpers import ROOT, one_error_line
 from helpers import invoke as run_invoke
 
+from gdal_lambda import recipes, release
 from gdal_lambda.variant import Variant
 from gdal_lambda.versions import load_matrix
 
@@ -22,7 +28,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return run_invoke(*args, env=env, base=base)
 
 
-def release_entries(*args: str, env: dict[str, str] | None = None) -> list[dict[str, str]]:
+def release_entries(*args: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     result = invoke("matrix", "--json", *args, env=env)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1, "one line, for $GITHUB_OUTPUT"
@@ -67,17 +73,36 @@ def test_the_release_publishes_the_target_and_sessions_ci_runs() -> None:
     assert ran, (sessions, published)
 
 
+def _variant(e: dict[str, Any], recipe: str | None = None) -> Variant:
+    return Variant.resolve(
+        load_matrix(ROOT / "matrix.toml"),
+        line=e["line"],
+        env={},
+        python=e["python"],
+        arch=e["arch"],
+        target=e["target"],
+        recipe=recipe,
+    )
+
+
 def test_names_are_the_variants_and_runners_the_matrix_files() -> None:
-    matrix = load_matrix(ROOT / "matrix.toml")
     runners = tomllib.loads((ROOT / "matrix.toml").read_text())["release"]["runners"]
     assert set(runners) == set(load_matrix().architectures)
+    every = [r.name for r in recipes.every()]
+    assert every[0] == "geo" and "geopandas" in every
     for e in release_entries():
-        v = Variant.resolve(
-            matrix, line=e["line"], env={}, python=e["python"], arch=e["arch"], target=e["target"]
-        )
-        assert e["zip"] == v.layer_zip(dist=Path("dist")).as_posix()
-        assert e["layer"] == v.layer_name
-        assert e["artifact"] == Path(e["zip"]).stem
+        # every recipe, in build order, named by the Variant of that recipe
+        assert [r["recipe"] for r in e["recipes"]] == every
+        for r in e["recipes"]:
+            v = _variant(e, r["recipe"])
+            assert set(r) == {"recipe", "zip", "layer"}
+            assert r["zip"] == v.layer_zip(dist=Path("dist")).as_posix()
+            assert r["layer"] == v.layer_name
+        # the strings the workflow reads, made from the same list
+        assert e["zips"].split("\n") == [r["zip"] for r in e["recipes"]]
+        assert e["layers"].split(", ") == [r["layer"] for r in e["recipes"]]
+        # one artifact for the job: its name carries no recipe
+        assert e["artifact"] == _variant(e).stem(recipe=False)
         assert e["runner"] == runners[e["arch"]]
         suffix = "" if e["arch"] == "x86_64" else f"-{e['arch']}"
         assert e["session"] == f"test-{e['line']}{suffix}"
@@ -90,32 +115,34 @@ def test_native_runner_per_architecture() -> None:
 
 
 def test_layer_names_are_unique() -> None:
-    layers = [(e["layer"], e["target"]) for e in release_entries()]
+    layers = [(r["layer"], e["target"]) for e in release_entries() for r in e["recipes"]]
     assert len(layers) == len(set(layers))
 
 
 # upload-artifact refuses a second artifact of the same name, and the publish job reads every zip
-# from one dist/: each entry needs its own zip (arm64 ones end in -arm64).
+# from one dist/: each recipe of each entry needs its own zip (arm64 ones end in -arm64).
 def test_zips_and_artifacts_are_unique() -> None:
     entries = release_entries()
-    zips = [e["zip"] for e in entries]
+    zips = [r["zip"] for e in entries for r in e["recipes"]]
     assert len(zips) == len(set(zips)), zips
     assert any(re.search(r"-arm64\.zip$", z) for z in zips)
+    assert any(re.search(r"-geopandas(-arm64)?\.zip$", z) for z in zips)
+    artifacts = [e["artifact"] for e in entries]
+    assert len(artifacts) == len(set(artifacts)), artifacts
 
 
 def test_docker_caches_are_the_variants_tags_shared_by_a_lines_pythons() -> None:
-    matrix = load_matrix(ROOT / "matrix.toml")
     entries = release_entries("--target", "debian13") + release_entries()
     for e in entries:
-        v = Variant.resolve(
-            matrix, line=e["line"], env={}, python=e["python"], arch=e["arch"], target=e["target"]
-        )
+        v = _variant(e)
         assert e["gdal_images"].split() == [*v.standin_bases, v.stages_tag, v.gdal_tag]
+        # every recipe's layer image: the next run rebuilds none of them (geopandas's FROM geo's)
         assert e["python_images"].split() == [
             *v.standin_python_bases,
             v.python_tag,
-            v.layer_tag,
+            *(replace(v, recipe=r["recipe"]).layer_tag for r in e["recipes"]),
         ]
+        assert replace(v, recipe="geopandas").layer_tag in e["python_images"].split()
     # one GDAL cache per (target, line, arch), one Python cache per entry, all distinct; the
     # workflow ends each with "/" before the hash (test_release_workflow), so with no "/" in
     # them no restore-keys prefix can match another entry's images (docker-gdal3.10 is a prefix
@@ -140,15 +167,80 @@ def test_another_target_and_the_environment() -> None:
     assert release_entries(env={"GDAL_LAMBDA_TARGET": "debian13"}) == entries
 
 
-def test_human_table_lists_every_entry() -> None:
-    result = invoke("matrix")
+def _table_rows(*args: str) -> list[list[str]]:
+    """`invoke matrix`'s rows: an entry's first line and the lines below it (one per recipe)."""
+    result = invoke("matrix", *args)
     assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if re.match(r"^\s*\d+\.\d+\s", line)]
+    rows: list[list[str]] = []
+    for line in result.stdout.splitlines()[1:]:
+        if re.match(r"^\s*\d+\.\d+\s", line):
+            rows.append([line])
+        else:
+            assert rows and line.strip(), line
+            rows[-1].append(line)
+    return rows
+
+
+def test_human_table_lists_every_entry_and_its_recipes() -> None:
+    rows = _table_rows()
     entries = release_entries()
     assert len(rows) == len(entries)
     for row, e in zip(rows, entries, strict=True):
-        for value in (e["line"], e["python"], e["arch"], e["session"], e["zip"], e["runner"]):
-            assert value in row.split(), (value, row)
+        for value in (e["line"], e["python"], e["arch"], e["session"], e["runner"]):
+            assert value in row[0].split(), (value, row)
+        # a line per recipe: its name, zip and layer name side by side
+        assert len(row) == len(e["recipes"]), row
+        for line, r in zip(row, e["recipes"], strict=True):
+            for value in (r["recipe"], r["zip"], r["layer"]):
+                assert value in line.split(), (value, line)
+
+
+def test_a_recipe_restricts_the_entries_to_it_and_what_it_extends() -> None:
+    everything = release_entries()
+    for recipe, wanted in (("geo", ["geo"]), ("geopandas", ["geo", "geopandas"])):
+        entries = release_entries("--recipe", recipe)
+        assert [e["artifact"] for e in entries] == [e["artifact"] for e in everything]
+        for e in entries:
+            assert [r["recipe"] for r in e["recipes"]] == wanted
+            layers = [replace(_variant(e), recipe=r).layer_tag for r in wanted]
+            assert e["python_images"].split()[-len(wanted) :] == layers
+        assert {len(row) for row in _table_rows("--recipe", recipe)} == {len(wanted)}
+    assert len(release_entries("--recipe", "geo")[0]["python_images"].split()) < len(
+        everything[0]["python_images"].split()
+    )
+    line = one_error_line(invoke("matrix", "--json", "--recipe", "nope"))
+    assert "unknown layer recipe 'nope'" in line and "geopandas" in line
+
+
+def test_a_recipe_brings_the_whole_chain_it_builds_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a checkout with a recipe two levels above geo, and another beside geopandas
+    shutil.copy(ROOT / "matrix.toml", tmp_path / "matrix.toml")
+    (tmp_path / "pyproject.toml").write_text("")
+    for name, base in (("geo", None), ("geopandas", "geo"), ("deep", "geopandas"), ("arc", "geo")):
+        folder = tmp_path / "layers" / name
+        folder.mkdir(parents=True)
+        include = f"-r ../{base}/requirements.txt\n" if base else ""
+        (folder / "requirements.txt").write_text(include + f"{name}-pkg==1\n")
+        if base:
+            (folder / "recipe.toml").write_text(f'extends = "{base}"\n')
+        else:
+            (folder / "Dockerfile").write_text("FROM scratch\n")
+    monkeypatch.setenv("GDAL_LAMBDA_ROOT", str(tmp_path))
+    matrix = load_matrix(ROOT / "matrix.toml")
+
+    def names(recipe: str | None) -> list[str]:
+        entries = release.release_matrix(matrix, env={}, recipe=recipe)
+        assert entries
+        found = {tuple(r.recipe for r in e.recipes) for e in entries}
+        assert len(found) == 1, found
+        return list(found.pop())
+
+    assert names("deep") == ["geo", "geopandas", "deep"]
+    assert names("arc") == ["geo", "arc"]
+    # every recipe, each after the ones it is built on
+    assert names(None) == ["geo", "arc", "geopandas", "deep"]
 
 
 def test_unknown_target_is_one_line() -> None:

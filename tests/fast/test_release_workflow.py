@@ -2,8 +2,9 @@
 
 The job matrix must be `fromJSON` of the `invoke matrix --json` step's output, each job must run
 the entry's nox build session, save its caches, then run its test session (both defined in
-noxfile.py), and publishing must happen only on a push of a tag v*, under an OIDC role, of the
-entries marked `publish` only. PyYAML comes with moto[server] (the test extra).
+noxfile.py), uploading, caching and publishing every layer recipe the session built, and
+publishing must happen only on a push of a tag v*, under an OIDC role, of the entries marked
+`publish` only. PyYAML comes with moto[server] (the test extra).
 
 The workflow's conditions and expressions are evaluated here by a small evaluator of GitHub's
 expression syntax (below), and its shell steps are run with recording stand-ins for nox and
@@ -29,6 +30,8 @@ import pytest
 import yaml
 from helpers import ROOT, invoke
 
+from gdal_lambda import recipes
+
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
 
 
@@ -39,7 +42,7 @@ def workflow() -> dict[str, Any]:
     return data
 
 
-def entries() -> list[dict[str, str]]:
+def entries() -> list[dict[str, Any]]:
     result = invoke("matrix", "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["include"]
@@ -47,7 +50,13 @@ def entries() -> list[dict[str, str]]:
 
 def nox_sessions() -> set[str]:
     """The session names noxfile.py registers, read by running it with a recording `nox`."""
+    return noxfile()[0]
+
+
+def noxfile() -> tuple[set[str], dict[str, Any]]:
+    """noxfile.py run with a recording `nox`: the session names it registers, its globals."""
     names: set[str] = set()
+    namespace: dict[str, Any] = {"__name__": "noxfile", "__file__": str(ROOT / "noxfile.py")}
 
     def session(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         def register(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -64,13 +73,13 @@ def nox_sessions() -> set[str]:
     sys.modules["nox"] = fake
     try:
         code = compile((ROOT / "noxfile.py").read_text(), str(ROOT / "noxfile.py"), "exec")
-        exec(code, {"__name__": "noxfile", "__file__": str(ROOT / "noxfile.py")})
+        exec(code, namespace)
     finally:
         if saved is None:
             del sys.modules["nox"]
         else:
             sys.modules["nox"] = saved
-    return names
+    return names, namespace
 
 
 def matrix_job() -> tuple[str, dict[str, Any]]:
@@ -306,21 +315,29 @@ def context(
     }
 
 
-def entry(**fields: Any) -> dict[str, Any]:
-    """A matrix entry of the shape `invoke matrix --json` prints, with its own names."""
+def entry(*, stem: str = "gdal3.13-py3.13", suffix: str = "", **fields: Any) -> dict[str, Any]:
+    """A matrix entry of the shape `invoke matrix --json` prints, with its own names: the geo
+    and geopandas recipes of `stem`, their zips and layers ending in `suffix` (-arm64)."""
+    layer = "gdal" + stem.removeprefix("gdal").replace(".", "").replace("-py", "-py", 1)
+    recipes = [
+        {"recipe": r, "zip": f"dist/{stem}-{r}{suffix}.zip", "layer": f"{layer}-{r}{suffix}"}
+        for r in ("geo", "geopandas")
+    ]
     base: dict[str, Any] = {
         "line": "3.13",
         "python": "3.13",
         "arch": "x86_64",
         "target": "debian11",
         "session": "test-3.13",
-        "zip": "dist/gdal3.13-py3.13-geo.zip",
-        "layer": "gdal313-py313-geo",
-        "artifact": "gdal3.13-py3.13-geo",
+        "recipes": recipes,
+        "artifact": stem + suffix,
         "runner": "ubuntu-24.04",
         "publish": True,
     }
-    return {**base, **fields}
+    made = {**base, **fields}
+    made["zips"] = "\n".join(r["zip"] for r in made["recipes"])
+    made["layers"] = ", ".join(r["layer"] for r in made["recipes"])
+    return made
 
 
 # The only real commands a step run here may use; anything else (python, pip, docker, sudo) is
@@ -331,8 +348,9 @@ _REAL_COMMANDS = ("bash", "env", "jq", "cat")
 def run_step(
     script: str, tmp_path: Path, env: dict[str, str], fakes: tuple[str, ...] = ("nox",)
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Run a `run:` block as GitHub's bash does, with recording stand-ins for `fakes`: returns
-    the result and the argument lines each stand-in was called with."""
+    """Run a `run:` block as GitHub's bash does, in `tmp_path` (the checkout it sees), with
+    recording stand-ins for `fakes`: returns the result and the argument lines each stand-in
+    was called with."""
     bin_dir = tmp_path / "bin"
     shutil.rmtree(bin_dir, ignore_errors=True)
     bin_dir.mkdir()
@@ -358,6 +376,7 @@ def run_step(
             "CALLS_LOG": str(log),
             **env,
         },
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
@@ -420,7 +439,8 @@ def test_the_matrix_is_read_from_invoke_matrix() -> None:
 def test_no_entry_is_written_out_by_hand() -> None:
     text = WORKFLOW.read_text()
     for e in entries():
-        for value in (e["session"], e["zip"], e["layer"], e["artifact"]):
+        names = [value for r in e["recipes"] for value in (r["zip"], r["layer"])]
+        for value in (e["session"], e["artifact"], *names):
             assert value not in text, f"{value!r} is hard-coded in {WORKFLOW.name}"
     for job in workflow()["jobs"].values():
         matrix = job.get("strategy", {}).get("matrix")
@@ -439,11 +459,12 @@ def test_each_job_runs_its_entrys_nox_session_on_its_runner() -> None:
     upload = next(
         s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")
     )
-    assert upload["with"]["path"] == "${{ matrix.zip }}"
+    assert upload["with"]["path"] == "${{ matrix.zips }}"
     # the artifact is named after the entry's own artifact name (and whether it is published)
     for published in (True, False):
         e = entry(publish=published)
         assert render(upload["with"]["name"], context(matrix=e)).endswith(e["artifact"])
+        assert render(build["name"], context(matrix=e)).startswith(e["artifact"] + " ")
     assert upload["with"]["if-no-files-found"] == "error"
     cache = next(
         s for s in build["steps"] if s.get("uses", "").startswith("actions/cache/restore@")
@@ -487,7 +508,7 @@ def test_publish_only_on_a_tag_under_an_oidc_role() -> None:
     text = WORKFLOW.read_text()
     assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     script = next(s["run"] for s in job["steps"] if "invoke publish" in s.get("run", ""))
-    for option in ("--gdal", "--python", "--arch", "--target", "--zip"):
+    for option in ("--gdal", "--python", "--arch", "--target", "--recipe", "--zip"):
         assert option in script
     download = next(
         s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@")
@@ -644,27 +665,15 @@ def test_every_artifact_upload_overwrites() -> None:
         assert step["with"].get("overwrite") is True, step
 
 
-def test_publish_publishes_only_the_entries_marked_publish(tmp_path: Path) -> None:
+def test_publish_publishes_every_recipe_of_the_entries_marked_publish(tmp_path: Path) -> None:
     if shutil.which("jq") is None:
         pytest.skip("jq is not installed (GitHub's runners have it)")
     job = publish_job()
     floor = entry()
     floor_arm = entry(
-        arch="arm64",
-        session="test-3.13-arm64",
-        zip="dist/gdal3.13-py3.13-geo-arm64.zip",
-        layer="gdal313-py313-geo-arm64",
-        artifact="gdal3.13-py3.13-geo-arm64",
-        runner="ubuntu-24.04-arm",
+        arch="arm64", session="test-3.13-arm64", suffix="-arm64", runner="ubuntu-24.04-arm"
     )
-    checked = entry(
-        target="al2023",
-        python="3.12",
-        zip="dist/gdal3.13-py3.12-geo-al2023.zip",
-        layer="gdal313-py312-geo",
-        artifact="gdal3.13-py3.12-geo-al2023",
-        publish=False,
-    )
+    checked = entry(target="al2023", python="3.12", stem="gdal3.13-py3.12-al2023", publish=False)
     # only the published entries' artifacts are downloaded
     _, build = matrix_job()
     upload = next(
@@ -677,24 +686,111 @@ def test_publish_publishes_only_the_entries_marked_publish(tmp_path: Path) -> No
     for e in (floor, floor_arm, checked):
         name = render(upload["with"]["name"], context(matrix=e))
         assert fnmatch.fnmatchcase(name, pattern) is e["publish"], (name, pattern)
-    # and only they are published
+    # the downloaded zips, in dist/ where the publish job looks for them
+    (tmp_path / "dist").mkdir()
+    for e in (floor, floor_arm):
+        for r in e["recipes"]:
+            (tmp_path / r["zip"]).write_bytes(b"PK")
+    # and only they are published, every recipe of each
     script = next(s["run"] for s in job["steps"] if "invoke publish" in s.get("run", ""))
     matrix = json.dumps({"include": [floor, checked, floor_arm]})
     result, calls = run_step(
         script, tmp_path, {"MATRIX": matrix, "PUBLIC": "true"}, fakes=("invoke",)
     )
     assert result.returncode == 0, result.stderr
-    assert len(calls) == 2, calls
-    for call, e in zip(calls, (floor, floor_arm), strict=True):
+    wanted = [(e, r) for e in (floor, floor_arm) for r in e["recipes"]]
+    assert len(calls) == len(wanted) == 4, calls
+    for call, (e, r) in zip(calls, wanted, strict=True):
         assert call.startswith("invoke publish "), call
-        for option in ("--gdal", "--python", "--arch", "--target", "--zip"):
+        for option in ("--gdal", "--python", "--arch", "--target", "--recipe", "--zip"):
             field = {"--gdal": "line"}.get(option, option.removeprefix("--"))
-            assert f"{option} {e[field]} " in f"{call} ", (option, call)
+            value = r[field] if field in r else e[field]
+            assert f"{option} {value} " in f"{call} ", (option, call)
         assert call.endswith(" --public"), call
     # a matrix with nothing to publish is an error, not a release of nothing
     nothing = json.dumps({"include": [checked]})
     result, calls = run_step(script, tmp_path, {"MATRIX": nothing, "PUBLIC": ""}, ("invoke",))
     assert result.returncode != 0 and calls == [], (result, calls)
+    # so is a published entry that lists no recipe
+    bare = json.dumps({"include": [floor, {**floor_arm, "recipes": []}]})
+    result, calls = run_step(script, tmp_path, {"MATRIX": bare, "PUBLIC": ""}, ("invoke",))
+    assert result.returncode != 0 and calls == [], (result, calls)
+    assert "lists no recipe" in result.stderr, result.stderr
+    # a zip that was not downloaded stops the release before any layer is published
+    (tmp_path / floor_arm["recipes"][1]["zip"]).unlink()
+    result, calls = run_step(script, tmp_path, {"MATRIX": matrix, "PUBLIC": ""}, ("invoke",))
+    assert result.returncode != 0 and calls == [], (result, calls)
+    assert floor_arm["recipes"][1]["zip"] in result.stdout, result.stdout
+
+
+def test_the_artifact_carries_every_zip_and_downloads_where_publish_reads(
+    tmp_path: Path,
+) -> None:
+    _, build = matrix_job()
+    steps = build["steps"]
+    upload_at, upload = next(
+        (i, s)
+        for i, s in enumerate(steps)
+        if s.get("uses", "").startswith("actions/upload-artifact@")
+    )
+    download = next(
+        s
+        for s in publish_job()["steps"]
+        if s.get("uses", "").startswith("actions/download-artifact@")
+    )
+    for e in entries():
+        paths = render(upload["with"]["path"], context(matrix=e)).splitlines()
+        assert paths == [r["zip"] for r in e["recipes"]] and len(paths) >= 2, paths
+        # several paths: the artifact's root is their common folder, so they must share the
+        # folder the publish job downloads into for each to land where `zip` says
+        assert {str(Path(p).parent) for p in paths} == {download["with"]["path"]}, paths
+    # a step before the upload fails when a recipe's zip is missing (if-no-files-found only
+    # fails when no path at all matched)
+    _, test_at = build_and_test_steps(tmp_path)
+    checks = [
+        (i, s)
+        for i, s in enumerate(steps)
+        if "run" in s and "${{ matrix.zips }}" in s.get("env", {}).values()
+    ]
+    assert len(checks) == 1, checks
+    check_at, check = checks[0]
+    assert test_at < check_at < upload_at
+    e = entry()
+    env = {k: _text(render(v, context(matrix=e))) for k, v in check["env"].items()}
+    (tmp_path / "dist").mkdir()
+    for r in e["recipes"]:
+        (tmp_path / r["zip"]).write_bytes(b"PK")
+    result, _ = run_step(check["run"], tmp_path, env, fakes=())
+    assert result.returncode == 0, result.stderr
+    missing = e["recipes"][1]["zip"]
+    (tmp_path / missing).unlink()
+    result, _ = run_step(check["run"], tmp_path, env, fakes=())
+    assert result.returncode != 0 and missing in result.stdout, result
+
+
+def test_docker_save_saves_every_recipes_layer_image(tmp_path: Path) -> None:
+    _, build = matrix_job()
+    save = next(s for s in build["steps"] if "docker save" in s.get("run", ""))
+    e = next(e for e in entries() if e["publish"])
+    env = {k: _text(render(v, context(matrix=e))) for k, v in save["env"].items()}
+    result, calls = run_step(
+        save["run"], tmp_path, {**env, "RUNNER_TEMP": str(tmp_path)}, fakes=("docker", "zstd")
+    )
+    assert result.returncode == 0, result.stderr
+    saved = [call.removeprefix("docker save ").split() for call in calls if "docker" in call]
+    assert saved == [e["gdal_images"].split(), e["python_images"].split()], calls
+    # the Python cache holds every recipe's layer image (the names: tests/fast/test_release.py)
+    for r in e["recipes"]:
+        assert any(f"-{r['recipe']}" in tag for tag in saved[1]), (r, saved)
+
+
+def test_the_release_builds_the_recipes_noxfile_builds() -> None:
+    """A job uploads, caches and publishes what its nox session built: noxfile.py's RECIPES,
+    in the order the matrix lists them (each recipe after the one it extends)."""
+    built = noxfile()[1]["RECIPES"]
+    assert built == [r.name for r in recipes.every()]
+    for e in entries():
+        assert [r["recipe"] for r in e["recipes"]] == built
 
 
 def test_a_checked_only_entry_is_reported_and_cannot_block_publishing(tmp_path: Path) -> None:
@@ -722,6 +818,7 @@ def test_a_checked_only_entry_is_reported_and_cannot_block_publishing(tmp_path: 
         )
         assert result.returncode == 0, result.stderr
         line = summary.read_text()
-        assert "gdal313-py313-geo" in line and "al2023" in line, line
+        assert "gdal313-py313-geo," in line and "gdal313-py313-geopandas" in line, line
+        assert "al2023" in line, line
         assert ("passed" in line) is (status == "success"), line
         assert ("failed" in line) is (status == "failure"), line
