@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import re
 import statistics
@@ -38,9 +37,7 @@ import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 
-import boto3
 import variant_args
-from moto.server import ThreadedMotoServer
 
 from gdal_lambda import containers, local, runtime
 from gdal_lambda.project import project_root
@@ -55,8 +52,10 @@ from image_helpers import (  # noqa: E402
     Tile,
     floor_of,
     make_tiles_cog,
+    moto_s3,
     tiles_to_read,
 )
+from image_helpers import s3_env as image_s3_env  # noqa: E402
 
 GOAL_BYTES = 1.1
 _COPY = re.compile(r"copy-[0-9]+/")
@@ -266,51 +265,34 @@ def main() -> None:
                 print(f"  {label}: {seconds * 1000:.0f} ms, peak RSS {rss:.0f} MiB")
 
         print("\nS3 (/vsis3/, moto behind nginx on 127.0.0.1)\n" + header)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-        moto.start()
-        try:
-            host, port = moto.get_host_and_port()
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=f"http://{host}:{port}",
-                region_name="us-east-1",
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
-            s3.create_bucket(Bucket="cogs")
-            with nginx.serve(proxy=f"http://{host}:{port}") as proxy:
-                s3_env = {
-                    "AWS_S3_ENDPOINT": f"127.0.0.1:{proxy.port}",
-                    "AWS_HTTPS": "NO",
-                    "AWS_VIRTUAL_HOSTING": "FALSE",
-                    "AWS_ACCESS_KEY_ID": "testing",
-                    "AWS_SECRET_ACCESS_KEY": "testing",
-                }
-                counter = iter(range(10**6))
-                for label, where, lopt, task in readers:
-                    for config, env in (("none", {}), ("recommended", recommended)):
-                        names = {}
-                        for t in tiles:
-                            key = f"copy-{next(counter)}/tiles.tif"
-                            s3.upload_file(str(cog), "cogs", key)
-                            names[t] = f"/vsis3/cogs/{key}"
-                        result = measure(
-                            cli,
-                            where,
-                            proxy,
-                            names,
-                            opt=lopt,
-                            task=task,
-                            env={**s3_env, **env},
-                            floors=floors,
-                        )
-                        table_row(f"{label}, {config}", result)
-                        results[("S3", label, config)] = result
-                        for key in names.values():
-                            s3.delete_object(Bucket="cogs", Key=key.removeprefix("/vsis3/cogs/"))
-        finally:
-            moto.stop()
+        with moto_s3() as (endpoint, s3), nginx.serve(proxy=f"http://{endpoint}") as proxy:
+            s3_env = {
+                **image_s3_env(f"127.0.0.1:{proxy.port}"),
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+            }
+            counter = iter(range(10**6))
+            for label, where, lopt, task in readers:
+                for config, env in (("none", {}), ("recommended", recommended)):
+                    names = {}
+                    for t in tiles:
+                        key = f"copy-{next(counter)}/tiles.tif"
+                        s3.upload_file(str(cog), "cogs", key)
+                        names[t] = f"/vsis3/cogs/{key}"
+                    result = measure(
+                        cli,
+                        where,
+                        proxy,
+                        names,
+                        opt=lopt,
+                        task=task,
+                        env={**s3_env, **env},
+                        floors=floors,
+                    )
+                    table_row(f"{label}, {config}", result)
+                    results[("S3", label, config)] = result
+                    for key in names.values():
+                        s3.delete_object(Bucket="cogs", Key=key.removeprefix("/vsis3/cogs/"))
 
         print("\ngoal: the layer with no configuration at the floor's requests, bytes <= 1.1x")
         for where in ("S3", "HTTP"):

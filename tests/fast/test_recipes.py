@@ -88,34 +88,32 @@ def _lock(req: Path, body: str) -> None:
     spec.path.write_text(locks.render(spec, body))
 
 
-def test_the_extending_build_installs_only_what_its_base_lacks(tmp_path: Path) -> None:
+def _locked_pair(tmp_path: Path, more_pin_of_a: str) -> tuple[Path, Path, Path]:
+    """A base recipe locking a==1 and one extending it locking ``a==<more_pin_of_a>`` and b==1:
+    (the base's requirements, the extending one's, an empty context folder)."""
     layers = tmp_path / "layers"
     base = _recipe(layers, "base", "a==1\n")
     more = _recipe(layers, "more", "-r ../base/requirements.txt\nb==1\n", extends="base")
     _lock(base / "requirements.txt", f"a==1 \\\n    {HASH}{'1' * 64}\n")
     _lock(
         more / "requirements.txt",
-        f"a==1 \\\n    {HASH}{'1' * 64}\nb==1 \\\n    {HASH}{'2' * 64}\n",
+        f"a=={more_pin_of_a} \\\n    {HASH}{'1' * 64}\nb==1 \\\n    {HASH}{'2' * 64}\n",
     )
     out = tmp_path / "ctx"
     out.mkdir()
-    locks.layer_context(more / "requirements.txt", "3.13", out, base=base / "requirements.txt")
+    return base / "requirements.txt", more / "requirements.txt", out
+
+
+def test_the_extending_build_installs_only_what_its_base_lacks(tmp_path: Path) -> None:
+    base, more, out = _locked_pair(tmp_path, "1")
+    locks.layer_context(more, "3.13", out, base=base)
     text = (out / "requirements.lock").read_text()
     assert "b==1" in text and "a==1" not in text and "1" * 64 not in text
 
 
 def test_an_extending_lock_that_repins_a_base_entry_is_refused(tmp_path: Path) -> None:
-    layers = tmp_path / "layers"
-    base = _recipe(layers, "base", "a==1\n")
-    more = _recipe(layers, "more", "-r ../base/requirements.txt\nb==1\n", extends="base")
-    _lock(base / "requirements.txt", f"a==1 \\\n    {HASH}{'1' * 64}\n")
-    _lock(
-        more / "requirements.txt",
-        f"a==2 \\\n    {HASH}{'3' * 64}\nb==1 \\\n    {HASH}{'2' * 64}\n",
-    )
-    out = tmp_path / "ctx"
-    out.mkdir()
+    base, more, out = _locked_pair(tmp_path, "2")
     with pytest.raises(
         GdalLambdaError, match=r"pins a 2 but the layer it extends has 1.*invoke lock"
     ):
-        locks.layer_context(more / "requirements.txt", "3.13", out, base=base / "requirements.txt")
+        locks.layer_context(more, "3.13", out, base=base)

@@ -6,12 +6,10 @@ import json
 import re
 from pathlib import Path
 
-import boto3
 import pytest
 from elftools.elf.elffile import ELFFile
 from httpserver import serve
-from image_helpers import copy_out, make_cog, sh
-from moto.server import ThreadedMotoServer
+from image_helpers import copy_out, make_cog, moto_s3, s3_env, sh
 
 from gdal_lambda import elf, images
 
@@ -154,18 +152,7 @@ def test_vsicurl_reads_ranges_from_a_real_server(cli, gdal_image, tmp_path: Path
 
 def test_vsis3_reads_from_an_s3_endpoint(cli, gdal_image, tmp_path: Path) -> None:
     make_cog(cli, gdal_image, tmp_path / "cog")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=f"http://{host}:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        s3.create_bucket(Bucket="cogs")
+    with moto_s3() as (endpoint, s3):
         s3.upload_file(str(tmp_path / "cog" / "cog.tif"), "cogs", "a/cog.tif")
         out = sh(
             cli,
@@ -173,16 +160,12 @@ def test_vsis3_reads_from_an_s3_endpoint(cli, gdal_image, tmp_path: Path) -> Non
             "gdalinfo -json /vsis3/cogs/a/cog.tif",
             network_mode="host",
             environment={
-                "AWS_S3_ENDPOINT": f"{host}:{port}",
-                "AWS_HTTPS": "NO",
-                "AWS_VIRTUAL_HOSTING": "FALSE",
+                **s3_env(endpoint),
                 "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_REGION": "us-east-1",
             },
         )
-    finally:
-        server.stop()
     info = json.loads(out)
     assert info["size"] == [512, 512]
     assert info["driverShortName"] == "GTiff"
