@@ -26,6 +26,8 @@ MATRIX = versions.load_matrix(env=os.environ)
 BUILT_ON = MATRIX.target(os.environ.get("GDAL_LAMBDA_TARGET") or None)
 PYTHON = BUILT_ON.check_python(os.environ.get("GDAL_LAMBDA_PYTHON") or None)
 RUNTIMES = sorted(n for n, t in MATRIX.targets.items() if t.is_standin and n != BUILT_ON.name)
+# The runtimes whose Python is the layer's, where its imports are proven ("(none)" fails).
+SAME_PYTHON = [n for n in RUNTIMES if PYTHON in MATRIX.targets[n].pythons] or ["(none)"]
 
 TOOLS = (
     "set -e; gdalinfo --version; projinfo EPSG:3857 -o PROJ | tail -1; "
@@ -61,14 +63,18 @@ def built() -> Variant:
     return built_variant(os.environ)
 
 
-@pytest.fixture(scope="module")
-def opt(built: Variant, tmp_path_factory) -> Path:
-    zip_path = built.layer_zip()
+def unpacked(variant: Variant, dest: Path) -> Path:
+    """The variant's layer zip unpacked at ``dest`` by Info-ZIP's unzip, as Lambda unpacks it."""
+    zip_path = variant.layer_zip()
     if not zip_path.is_file():
-        pytest.fail(f"{zip_path} missing: run `nox -s test-{built.line.name}` first")
-    dest = tmp_path_factory.mktemp("layer") / "opt"
+        pytest.fail(f"{zip_path} missing: run `nox -s test-{variant.line.name}` first")
     subprocess.run(["unzip", "-q", str(zip_path), "-d", str(dest)], check=True)
     return dest
+
+
+@pytest.fixture(scope="module")
+def opt(built: Variant, tmp_path_factory) -> Path:
+    return unpacked(built, tmp_path_factory.mktemp("layer") / "opt")
 
 
 def _run(built: Variant, target: versions.Target, command: list[str], opt: Path) -> str:
@@ -90,9 +96,7 @@ def test_native_tools_run_in_another_runtime(built: Variant, opt: Path, run_on: 
     assert "Feature Count: 1" in out
 
 
-@pytest.mark.parametrize(
-    "run_on", [n for n in RUNTIMES if PYTHON in MATRIX.targets[n].pythons] or ["(none)"]
-)
+@pytest.mark.parametrize("run_on", SAME_PYTHON)
 def test_python_imports_in_another_runtime_with_the_same_python(
     built: Variant, opt: Path, run_on: str
 ) -> None:
@@ -121,19 +125,13 @@ print(json.dumps({"gdal": gdal.__version__, "pyogrio_gdal": pyogrio.__gdal_versi
 """
 
 
-@pytest.mark.parametrize(
-    "run_on", [n for n in RUNTIMES if PYTHON in MATRIX.targets[n].pythons] or ["(none)"]
-)
+@pytest.mark.parametrize("run_on", SAME_PYTHON)
 def test_geopandas_layer_in_another_runtime_with_the_same_python(
     built: Variant, tmp_path: Path, run_on: str
 ) -> None:
     if run_on == "(none)":
         pytest.fail(f"no other stand-in runtime has Python {PYTHON}: nothing proves the imports")
-    zip_path = dataclasses.replace(built, recipe="geopandas").layer_zip()
-    if not zip_path.is_file():
-        pytest.fail(f"{zip_path} missing: run `nox -s test-{built.line.name}` first")
-    opt = tmp_path / "opt"
-    subprocess.run(["unzip", "-q", str(zip_path), "-d", str(opt)], check=True)
+    opt = unpacked(dataclasses.replace(built, recipe="geopandas"), tmp_path / "opt")
     out = _run(built, MATRIX.targets[run_on], ["python3", "-c", GEOPANDAS], opt)
     facts = json.loads(out.strip().splitlines()[-1])
     assert facts["gdal"] == facts["pyogrio_gdal"] == built.line.version("gdal")
