@@ -276,7 +276,8 @@ def layer_image(
         "python": "only this Python's stand-in (default: every Python of the target)",
         "arch": _ARCH_HELP,
         "via": "registry (Docker Hub's pinned image; the default) or debootstrap (needs root)",
-        "force": "make it again",
+        "force": "make the debootstrap root again and build without Docker's cache (each "
+        "stand-in is built every time: the cache skips what did not change)",
     }
 )
 @clean_errors

@@ -102,6 +102,7 @@ def stream_build(
     target: str | None = None,
     labels: dict[str, str] | None = None,
     cache_from: Sequence[str] = (),
+    nocache: bool = False,
     echo: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build through the low-level API, streaming the log live.
@@ -109,7 +110,8 @@ def stream_build(
     ``cache_from``: images whose layers the build may reuse. The classic builder reuses an image
     restored with ``docker load`` only when it is named here, and once any image is named it
     reuses a local layer only if one of them descends from it (moby's image cache), so it is
-    empty except where images are restored that way (:func:`cache_sources`).
+    empty except where images are restored that way (:func:`cache_sources`); ``nocache`` runs
+    every step again.
 
     The daemon reports a failing RUN as an ``error`` event in the stream, not as an exception:
     watch for it and raise one error naming the step, with the last lines of its output. Each
@@ -130,6 +132,7 @@ def stream_build(
             labels=labels,
             platform=platform,
             cache_from=list(cache_from) or None,
+            nocache=nocache,
             rm=True,
             forcerm=True,
             decode=True,

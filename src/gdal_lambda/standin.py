@@ -91,7 +91,8 @@ def make_standin(
 ) -> list[str]:
     """Make the target's stand-in images for one architecture: its GDAL base and, for a target
     with standin_python, one image per Python with that CPython compiled into /var/lang (only
-    ``python``'s when given). Returns the tags, existing ones included.
+    ``python``'s when given). Returns the tags. Each is built every time, through Docker's cache
+    (without it, and with a new debootstrap root, when ``force``).
 
     Both routes build docker/standin/Dockerfile, FROM a different root: ``registry``, Docker
     Hub's image pinned by digest (matrix.toml registry_base; no root, no debootstrap);
@@ -151,14 +152,13 @@ def make_standin(
         if py is not None
     }
     cli = client()
-    todo = {tag: py for tag, py in wanted.items() if force or not image_exists(cli, tag)}
-    for tag in wanted.keys() - todo.keys():
-        print(f"{tag} already exists (use --force to make it again)")
-    if not todo:
-        return list(wanted)
+    # Every stand-in is built again, never trusted by its tag: an image made before its inputs
+    # changed (the SDK lock, a package list, the Dockerfile) would otherwise stay in use. Docker's
+    # cache makes an unchanged one in seconds, and ``force`` builds it without the cache.
+    before = {tag: _image_id(cli, tag) for tag in wanted}
     # Every CPython source is fetched and verified before anything is built.
     tarballs: dict[str, Path] = {}
-    for py in filter(None, todo.values()):
+    for py in filter(None, wanted.values()):
         source = target.standin_pythons[py]
         try:
             tarballs[py] = fetch(source, settings=fetch_settings).path
@@ -177,7 +177,7 @@ def make_standin(
     )
     # A CPython target's GDAL base is the Python stand-ins' own base stage (one cached layer).
     packages = _package_list(runtime_list) if target.standin_pythons else DEBIAN_PYTHON_PACKAGES
-    for tag, py in todo.items():
+    for tag, py in wanted.items():
         sdk_python_of, sdk_lock = sdk_locks.get(tag, (None, None))
         buildargs = {"ROOT_IMAGE": root_image, "PACKAGES": " ".join(packages)}
         extra = [(ca_bundle, "host-ca-bundle.crt")]
@@ -195,6 +195,7 @@ def make_standin(
                 buildargs=buildargs,
                 platform=architecture.docker_platform,
                 target="base" if py is None else "python",
+                nocache=force,
             )
         if sdk_lock is not None:
             # The runtime's SDK in /var/runtime, on top (docker/standin/sdk.Dockerfile).
@@ -205,6 +206,7 @@ def make_standin(
                     tag=scratch,
                     buildargs={"STANDIN": scratch},
                     platform=architecture.docker_platform,
+                    nocache=force,
                 )
         sdk = runtime_sdk.pins(sdk_python_of) if sdk_python_of else None
         checks = _standin_checks(py, debian_python, sdk)
@@ -222,14 +224,27 @@ def make_standin(
         repository, _, name = tag.rpartition(":")
         cli.images.get(result.image_id).tag(repository, name)
         cli.images.remove(scratch, noprune=True)
-        print(f"made stand-in {tag} ({architecture.docker_platform}) FROM {root_image}")
+        if before[tag] == result.image_id:
+            print(f"stand-in {tag} is up to date ({architecture.docker_platform})")
+        else:
+            print(f"made stand-in {tag} ({architecture.docker_platform}) FROM {root_image}")
     return list(wanted)
+
+
+def _image_id(cli: docker.DockerClient, tag: str) -> str | None:
+    """The ID the tag names now, or None."""
+    try:
+        return str(cli.images.get(tag).id)
+    except docker.errors.ImageNotFound:
+        return None
 
 
 def _registry_root(cli: docker.DockerClient, target: Target, architecture: Architecture) -> str:
     """The registry route's root: the target's digest-pinned Docker Hub image, pulled."""
     pinned = target.registry_base[architecture.name]
     repository, _, digest = pinned.partition("@")
+    if image_exists(cli, pinned):
+        return pinned  # a digest names one image: the local copy is the same
     try:
         cli.images.pull(repository, tag=digest, platform=architecture.docker_platform)
     except docker.errors.APIError as exc:

@@ -73,3 +73,47 @@ def test_the_registry_route_builds_the_same_stand_ins(
     # The stand-ins and their root are still there under their own names.
     for image in (variant.gdal_base, variant.python_base, root):
         assert cli.images.list(name=image), f"{image} was removed"
+
+
+def test_a_stand_in_made_from_older_inputs_is_made_again(
+    cli: docker.DockerClient, variant: Variant, tmp_path: Path
+) -> None:
+    """A stand-in tag that names an image made before its inputs changed (here: its own root,
+    without a Python or the runtime's SDK) is built again, never trusted by its name; Docker's
+    cache makes it the very image the current inputs give. Before, such a tag was kept as it was
+    ("already exists"), and tests ran against a runtime without the SDK the lock pins."""
+    target = variant.target
+    if not target.is_standin or variant.arch != "x86_64":
+        pytest.skip("stand-in targets on x86_64 only")
+    root = f"gdal-lambda-standin-root:{target.standin_suite}"
+    if not cli.images.list(name=root):
+        pytest.skip(f"{root} was not made here (the stand-ins came another way)")
+    mine = f"gdal-lambda-standin-stale-{os.getpid()}"
+    text = (ROOT / "matrix.toml").read_text()
+    start = text.index(f"[targets.{target.name}]")
+    end = text.index("\n[", start + 1)
+    block = text[start:end].replace("gdal-lambda-standin:", f"{mine}:")
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text(text[:start] + block + text[end:])
+    images = {image: image.replace("gdal-lambda-standin:", f"{mine}:")
+              for image in (variant.gdal_base, variant.python_base)}  # fmt: skip
+    try:
+        for stale in images.values():
+            repository, _, name = stale.rpartition(":")
+            cli.images.get(root).tag(repository, name)
+        made = subprocess.run(
+            [sys.executable, "-m", "invoke", "build.standin", "--target", target.name,
+             "--python", variant.python, "--via", "debootstrap"],
+            cwd=ROOT, env={**os.environ, "GDAL_LAMBDA_MATRIX": str(matrix)},
+            capture_output=True, text=True, timeout=1800, check=False,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stdout[-3000:] + made.stderr
+        assert "already exists" not in made.stdout
+        for real, remade in images.items():
+            assert cli.images.get(remade).id == cli.images.get(real).id, remade
+            assert f"made stand-in {remade}" in made.stdout
+    finally:
+        for image in cli.images.list():
+            for tag in image.tags:
+                if tag.startswith(f"{mine}:"):
+                    cli.images.remove(tag, noprune=True)
