@@ -45,6 +45,9 @@ if [[ -d $site ]]; then
     # numpy's _simd module exists only for those tests (1.5 MB).
     find "$site" -mindepth 2 -depth -type d -name tests -exec rm -rf {} +
     rm -f "$site"/numpy/_core/_simd.*.so
+    # GDAL's sample scripts (1.7 MB): examples, not its utilities; no module imports them
+    # (osgeo_utils' gdal_calc, gdal2tiles, ogrmerge... stay).
+    rm -rf "$site/osgeo_utils/samples"
     # Sources that sdists install next to their compiled modules (rasterio ships ~20 MB of
     # Cython-generated C), C headers, and typing stubs (.pyi, 1.5 MB): only compilers and
     # type checkers read them.

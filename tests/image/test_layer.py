@@ -51,6 +51,8 @@ def test_layout_and_slimming(layer_zip: Path, python: str) -> None:
     assert sources and not missing, missing[:5]
     assert not [n for n in names if n.endswith((".h", ".c", ".cpp", ".pyx", ".pyi"))]
     assert not [n for n in names if n.startswith("python/numpy/_core/_simd.")]
+    assert not [n for n in names if n.startswith("python/osgeo_utils/samples/")]
+    assert "python/osgeo_utils/gdal_calc.py" in names, "GDAL's utilities stay"
     assert not [n for n in names if n.endswith((".a", ".la"))]
     assert not [n for n in names if n.startswith(("python/boto3/", "python/botocore/"))]
     assert [n for n in names if n.endswith(".dist-info/METADATA") and "rasterio" in n]
@@ -135,6 +137,7 @@ IMPORTS = """
 import json, sqlite3, ssl, lzma
 import numpy
 from osgeo import gdal, osr, gdal_array
+from osgeo_utils import gdal_calc  # GDAL's utilities import without their samples
 import rasterio, shapely, pyproj
 from shapely.geometry import Point
 print(json.dumps({
