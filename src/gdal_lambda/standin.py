@@ -6,10 +6,12 @@ makes) laid out like Lambda's images, checked before it is tagged.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import docker
@@ -36,6 +38,8 @@ STANDIN_ROUTES = ("registry", "debootstrap")
 # Python images ship pip).
 DEBIAN_PYTHON_PACKAGES = ("python3", "python3-pip", "ca-certificates")
 _STANDIN_CHECK = "import ssl, sqlite3, ctypes, lzma, bz2, zlib, uuid, json"
+# The label a stand-in carries: the digest of what it was made from (inputs_digest).
+INPUTS_LABEL = "org.gdal-lambda.standin-inputs"
 
 
 def _sdk_check(pins: Mapping[str, str]) -> str:
@@ -91,8 +95,9 @@ def make_standin(
 ) -> list[str]:
     """Make the target's stand-in images for one architecture: its GDAL base and, for a target
     with standin_python, one image per Python with that CPython compiled into /var/lang (only
-    ``python``'s when given). Returns the tags. Each is built every time, through Docker's cache
-    (without it, and with a new debootstrap root, when ``force``).
+    ``python``'s when given). Returns the tags. A tag whose image was made from the same inputs
+    (its label) is kept; every other is built, through Docker's cache (without it, and with a
+    new debootstrap root, when ``force``).
 
     Both routes build docker/standin/Dockerfile, FROM a different root: ``registry``, Docker
     Hub's image pinned by digest (matrix.toml registry_base; no root, no debootstrap);
@@ -152,10 +157,6 @@ def make_standin(
         if py is not None
     }
     cli = client()
-    # Every stand-in is built again, never trusted by its tag: an image made before its inputs
-    # changed (the SDK lock, a package list, the Dockerfile) would otherwise stay in use. Docker's
-    # cache makes an unchanged one in seconds, and ``force`` builds it without the cache.
-    before = {tag: _image_id(cli, tag) for tag in wanted}
     # Every CPython source is fetched and verified before anything is built.
     tarballs: dict[str, Path] = {}
     for py in filter(None, wanted.values()):
@@ -175,6 +176,8 @@ def make_standin(
         if via == "registry"
         else _debootstrap_root(cli, target, architecture, force=force)
     )
+    root_id = str(cli.images.get(root_image).id)
+    standin_dir = project_root() / "docker" / "standin"
     # A CPython target's GDAL base is the Python stand-ins' own base stage (one cached layer).
     packages = _package_list(runtime_list) if target.standin_pythons else DEBIAN_PYTHON_PACKAGES
     for tag, py in wanted.items():
@@ -185,8 +188,24 @@ def make_standin(
             extra.append((tarballs[py], "python.tar.xz"))
             buildargs["BUILD_PACKAGES"] = " ".join(_package_list(build_list))
             buildargs["LD_LIBRARY_PATH"] = ":".join(target.library_path(architecture))
+        stage = "base" if py is None else "python"
+        # What the image is made from, recorded in its label: a tag whose label differs (an
+        # image made before the SDK lock, a package list or a Dockerfile changed) is made again;
+        # one whose label matches is kept, also where it was restored with `docker load`, which
+        # Docker's build cache would not reuse. The root counts by its ID, not its name, so both
+        # routes from the same root give the same images.
+        files = [standin_dir / "Dockerfile", *(path for path, _ in extra)]
+        if sdk_lock is not None:
+            files += [standin_dir / "sdk.Dockerfile", sdk_lock]
+        values = {k: v for k, v in buildargs.items() if k != "ROOT_IMAGE"}
+        inputs = inputs_digest(files, {**values, "root": root_id, "stage": stage})
+        if not force and _label(cli, tag) == inputs:
+            print(
+                f"stand-in {tag} is up to date (made from the same inputs; --force makes it again)"
+            )
+            continue
+        labels = {INPUTS_LABEL: inputs}
         scratch = f"gdal-lambda-standin-scratch:{os.getpid()}"
-        standin_dir = project_root() / "docker" / "standin"
         with build_context(standin_dir / "Dockerfile", extra) as ctx:
             result = stream_build(
                 cli,
@@ -194,7 +213,8 @@ def make_standin(
                 tag=scratch,
                 buildargs=buildargs,
                 platform=architecture.docker_platform,
-                target="base" if py is None else "python",
+                target=stage,
+                labels=labels if sdk_lock is None else None,
                 nocache=force,
             )
         if sdk_lock is not None:
@@ -206,6 +226,7 @@ def make_standin(
                     tag=scratch,
                     buildargs={"STANDIN": scratch},
                     platform=architecture.docker_platform,
+                    labels=labels,
                     nocache=force,
                 )
         sdk = runtime_sdk.pins(sdk_python_of) if sdk_python_of else None
@@ -224,19 +245,27 @@ def make_standin(
         repository, _, name = tag.rpartition(":")
         cli.images.get(result.image_id).tag(repository, name)
         cli.images.remove(scratch, noprune=True)
-        if before[tag] == result.image_id:
-            print(f"stand-in {tag} is up to date ({architecture.docker_platform})")
-        else:
-            print(f"made stand-in {tag} ({architecture.docker_platform}) FROM {root_image}")
+        print(f"made stand-in {tag} ({architecture.docker_platform}) FROM {root_image}")
     return list(wanted)
 
 
-def _image_id(cli: docker.DockerClient, tag: str) -> str | None:
-    """The ID the tag names now, or None."""
+def inputs_digest(files: Sequence[Path], values: Mapping[str, str]) -> str:
+    """sha256 over the files' contents, in order, and the values: what a stand-in is made of
+    (contents, not paths: the same CA bundle elsewhere is the same input)."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(json.dumps(dict(values), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _label(cli: docker.DockerClient, tag: str) -> str | None:
+    """The inputs label of the image the tag names now, or None (no such image, or no label)."""
     try:
-        return str(cli.images.get(tag).id)
+        labels = cli.images.get(tag).labels or {}
     except docker.errors.ImageNotFound:
         return None
+    return labels.get(INPUTS_LABEL)
 
 
 def _registry_root(cli: docker.DockerClient, target: Target, architecture: Architecture) -> str:

@@ -196,3 +196,25 @@ def test_a_python_source_that_fails_verification(tools: Path, tmp_path: Path) ->
     if shutil.which("docker"):
         inspected = subprocess.run(["docker", "image", "inspect", tag], capture_output=True)
         assert inspected.returncode != 0
+
+
+def test_a_stand_ins_inputs_digest_follows_contents_not_paths(tmp_path: Path) -> None:
+    """What decides whether a stand-in is made again: any changed byte of a file it is built
+    from (the SDK lock, say) or a changed value changes the digest; the same bytes under another
+    path do not."""
+    from gdal_lambda.standin import inputs_digest
+
+    lock, dockerfile = tmp_path / "runtime.lock", tmp_path / "Dockerfile"
+    lock.write_text("boto3==1.38.36 --hash=sha256:aa\n")
+    dockerfile.write_text("FROM scratch\n")
+    values = {"PACKAGES": "python3", "root": "sha256:1", "stage": "base"}
+    first = inputs_digest([dockerfile, lock], values)
+    elsewhere = tmp_path / "other" / "lock.txt"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(lock.read_bytes())
+    assert inputs_digest([dockerfile, elsewhere], values) == first
+    lock.write_text("boto3==1.38.37 --hash=sha256:bb\n")
+    assert inputs_digest([dockerfile, lock], values) != first
+    lock.write_bytes(elsewhere.read_bytes())
+    assert inputs_digest([dockerfile, lock], {**values, "root": "sha256:2"}) != first
+    assert inputs_digest([lock, dockerfile], values) != first, "the order of the files counts"

@@ -99,10 +99,11 @@ def test_the_registry_route_builds_the_same_stand_ins(
 def test_a_stand_in_made_from_older_inputs_is_made_again(
     cli: docker.DockerClient, variant: Variant, tmp_path: Path
 ) -> None:
-    """A stand-in tag that names an image made before its inputs changed (here: its own root,
-    without a Python or the runtime's SDK) is built again, never trusted by its name; Docker's
-    cache makes it the very image the current inputs give. Before, such a tag was kept as it was
-    ("already exists"), and tests ran against a runtime without the SDK the lock pins."""
+    """A stand-in tag that names an image made from other inputs (here: its own root, without a
+    Python or the runtime's SDK, and without the label recording its inputs) is built again;
+    Docker's cache makes it the very image the current inputs give. Before, such a tag was kept
+    as it was ("already exists"), and tests ran against a runtime without the SDK the lock pins.
+    A tag made from the same inputs is kept: run again, nothing is built."""
     root = _root_or_skip(cli, variant)
     mine = f"gdal-lambda-standin-stale-{os.getpid()}"
     matrix = _matrix_naming(variant, mine, tmp_path / "matrix.toml")
@@ -118,5 +119,11 @@ def test_a_stand_in_made_from_older_inputs_is_made_again(
         for real, remade in images.items():
             assert cli.images.get(remade).id == cli.images.get(real).id, remade
             assert f"made stand-in {remade}" in made.stdout
+        again = _build_standin(variant, matrix, "debootstrap")
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+        assert "Step 1/" not in again.stdout, "a current stand-in was built again"
+        for real, remade in images.items():
+            assert f"stand-in {remade} is up to date" in again.stdout
+            assert cli.images.get(remade).id == cli.images.get(real).id, remade
     finally:
         _remove_tags(cli, f"{mine}:")
