@@ -193,8 +193,10 @@ def make_standin(
         # image made before the SDK lock, a package list or a Dockerfile changed) is made again;
         # one whose label matches is kept, also where it was restored with `docker load`, which
         # Docker's build cache would not reuse. The root counts by its ID, not its name, so both
-        # routes from the same root give the same images.
-        files = [standin_dir / "Dockerfile", *(path for path, _ in extra)]
+        # routes from the same root give the same images. The host's CA bundle does not count: it
+        # is how the stand-in reaches this host's network, and a runner's refreshed bundle would
+        # otherwise remake every image built on it (after a new proxy root: --force).
+        files = [standin_dir / "Dockerfile", *(path for path, _ in extra if path != ca_bundle)]
         if sdk_lock is not None:
             files += [standin_dir / "sdk.Dockerfile", sdk_lock]
         values = {k: v for k, v in buildargs.items() if k != "ROOT_IMAGE"}
