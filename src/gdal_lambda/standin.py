@@ -253,7 +253,7 @@ def make_standin(
 
 def inputs_digest(files: Sequence[Path], values: Mapping[str, str]) -> str:
     """sha256 over the files' contents, in order, and the values: what a stand-in is made of
-    (contents, not paths: the same CA bundle elsewhere is the same input)."""
+    (contents, not paths: the same lock elsewhere is the same input)."""
     digest = hashlib.sha256()
     for path in files:
         digest.update(hashlib.sha256(path.read_bytes()).digest())
