@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -157,9 +158,40 @@ def make_standin(
         if py is not None
     }
     cli = client()
-    # Every CPython source is fetched and verified before anything is built.
+    standin_dir = project_root() / "docker" / "standin"
+    # A CPython target's GDAL base is the Python stand-ins' own base stage (one cached layer).
+    packages = _package_list(runtime_list) if target.standin_pythons else DEBIAN_PYTHON_PACKAGES
+    # What each image is made from, recorded in its label: a tag whose label differs (an image
+    # made before the SDK lock, a package list or a Dockerfile changed) is made again; one whose
+    # label matches is kept, also where it was restored with `docker load`, which Docker's build
+    # cache would not reuse. The root is not in the label (both routes from the same root give
+    # the same images): a kept stand-in must descend from the root where the root is here. The
+    # host's CA bundle is not in it either: it is how the stand-in reaches this host's network,
+    # and a runner's refreshed bundle would otherwise remake every image built on it (after a
+    # new proxy root: --force).
+    plans: dict[str, _Plan] = {}
+    for tag, py in wanted.items():
+        sdk_python_of, sdk_lock = sdk_locks.get(tag, (None, None))
+        values = {"PACKAGES": " ".join(packages), "stage": "base" if py is None else "python"}
+        if py is not None:
+            values["BUILD_PACKAGES"] = " ".join(_package_list(build_list))
+            values["LD_LIBRARY_PATH"] = ":".join(target.library_path(architecture))
+            mirrors = target.standin_pythons[py].mirrors
+            values["python_sha256"] = ",".join(sorted({m.sha256 for m in mirrors}))
+        files = [standin_dir / "Dockerfile"]
+        if sdk_lock is not None:
+            files += [standin_dir / "sdk.Dockerfile", sdk_lock]
+        plans[tag] = _Plan(py, sdk_python_of, sdk_lock, values, inputs_digest(files, values))
+    labelled = {tag for tag, plan in plans.items() if not force and _label(cli, tag) == plan.inputs}
+    root_image = _local_root(cli, target, architecture, via)
+    if root_image is None and labelled == set(wanted):
+        for tag in wanted:
+            print(f"stand-in {tag} is up to date (made from the same inputs)")
+        return list(wanted)
+    # Every CPython source is fetched and verified before anything is made.
     tarballs: dict[str, Path] = {}
-    for py in filter(None, wanted.values()):
+
+    def fetch_python(py: str) -> None:
         source = target.standin_pythons[py]
         try:
             tarballs[py] = fetch(source, settings=fetch_settings).path
@@ -168,45 +200,35 @@ def make_standin(
                 f"no verified CPython {source.version} source for the stand-ins of "
                 f"{target.name}, nothing was made: {'; '.join(exc.attempts)}"
             ) from None
+
+    for tag, plan in plans.items():
+        if plan.python is not None and tag not in labelled:
+            fetch_python(plan.python)
     if host_architecture() != architecture.name:
         _run_script(scripts / "enable-emulation.sh", architecture.qemu)
     check_runnable(architecture)
-    root_image = (
-        _registry_root(cli, target, architecture)
-        if via == "registry"
-        else _debootstrap_root(cli, target, architecture, force=force)
-    )
-    root_id = str(cli.images.get(root_image).id)
-    standin_dir = project_root() / "docker" / "standin"
-    # A CPython target's GDAL base is the Python stand-ins' own base stage (one cached layer).
-    packages = _package_list(runtime_list) if target.standin_pythons else DEBIAN_PYTHON_PACKAGES
-    for tag, py in wanted.items():
-        sdk_python_of, sdk_lock = sdk_locks.get(tag, (None, None))
-        buildargs = {"ROOT_IMAGE": root_image, "PACKAGES": " ".join(packages)}
+    if root_image is None or force:
+        root_image = (
+            _registry_root(cli, target, architecture)
+            if via == "registry"
+            else _debootstrap_root(cli, target, architecture, force=force)
+        )
+    root_layers = _layers(cli, root_image)
+    for tag, plan in plans.items():
+        if tag in labelled and _layers(cli, tag)[: len(root_layers)] == root_layers:
+            print(f"stand-in {tag} is up to date (made from the same inputs and root)")
+            continue
+        py, sdk_python_of, sdk_lock = plan.python, plan.sdk_python, plan.sdk_lock
+        if py is not None and py not in tarballs:
+            fetch_python(py)
+        buildargs = {"ROOT_IMAGE": root_image, "PACKAGES": plan.values["PACKAGES"]}
         extra = [(ca_bundle, "host-ca-bundle.crt")]
         if py is not None:
             extra.append((tarballs[py], "python.tar.xz"))
-            buildargs["BUILD_PACKAGES"] = " ".join(_package_list(build_list))
-            buildargs["LD_LIBRARY_PATH"] = ":".join(target.library_path(architecture))
-        stage = "base" if py is None else "python"
-        # What the image is made from, recorded in its label: a tag whose label differs (an
-        # image made before the SDK lock, a package list or a Dockerfile changed) is made again;
-        # one whose label matches is kept, also where it was restored with `docker load`, which
-        # Docker's build cache would not reuse. The root counts by its ID, not its name, so both
-        # routes from the same root give the same images. The host's CA bundle does not count: it
-        # is how the stand-in reaches this host's network, and a runner's refreshed bundle would
-        # otherwise remake every image built on it (after a new proxy root: --force).
-        files = [standin_dir / "Dockerfile", *(path for path, _ in extra if path != ca_bundle)]
-        if sdk_lock is not None:
-            files += [standin_dir / "sdk.Dockerfile", sdk_lock]
-        values = {k: v for k, v in buildargs.items() if k != "ROOT_IMAGE"}
-        inputs = inputs_digest(files, {**values, "root": root_id, "stage": stage})
-        if not force and _label(cli, tag) == inputs:
-            print(
-                f"stand-in {tag} is up to date (made from the same inputs; --force makes it again)"
-            )
-            continue
-        labels = {INPUTS_LABEL: inputs}
+            buildargs["BUILD_PACKAGES"] = plan.values["BUILD_PACKAGES"]
+            buildargs["LD_LIBRARY_PATH"] = plan.values["LD_LIBRARY_PATH"]
+        stage = plan.values["stage"]
+        labels = {INPUTS_LABEL: plan.inputs}
         scratch = f"gdal-lambda-standin-scratch:{os.getpid()}"
         with build_context(standin_dir / "Dockerfile", extra) as ctx:
             result = stream_build(
@@ -259,6 +281,36 @@ def inputs_digest(files: Sequence[Path], values: Mapping[str, str]) -> str:
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     digest.update(json.dumps(dict(values), sort_keys=True).encode())
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One stand-in to keep or make: its Python (None: the GDAL base, or Debian's python3), the
+    Python whose SDK goes into /var/runtime and its lock, the build's values, their digest."""
+
+    python: str | None
+    sdk_python: str | None
+    sdk_lock: Path | None
+    values: dict[str, str]
+    inputs: str
+
+
+def _layers(cli: docker.DockerClient, image: str) -> list[str]:
+    """The image's layer digests, bottom first: a stand-in descends from its root when the
+    root's are the first of its own."""
+    return list(cli.images.get(image).attrs["RootFS"]["Layers"])
+
+
+def _local_root(
+    cli: docker.DockerClient, target: Target, architecture: Architecture, via: str
+) -> str | None:
+    """The route's root where it is already here (nothing pulled, nothing made), else None."""
+    root = (
+        target.registry_base.get(architecture.name)
+        if via == "registry"
+        else _debootstrap_tag(target, architecture)
+    )
+    return root if root is not None and image_exists(cli, root) else None
 
 
 def _label(cli: docker.DockerClient, tag: str) -> str | None:
@@ -315,10 +367,7 @@ def _debootstrap_root(
 ) -> str:
     """The debootstrap route's root: scripts/make-standin.sh's minbase image of the suite,
     made once and shared by the target's stand-ins (again with ``force``)."""
-    assert target.standin_suite is not None
-    tag = f"gdal-lambda-standin-root:{target.standin_suite}"
-    if architecture.name != DEFAULT_ARCH:
-        tag += f"-{architecture.name}"
+    tag = _debootstrap_tag(target, architecture)
     if force or not image_exists(cli, tag):
         _run_script(
             project_root() / "scripts" / "make-standin.sh",
@@ -330,6 +379,13 @@ def _debootstrap_root(
             tag,
         )
     return tag
+
+
+def _debootstrap_tag(target: Target, architecture: Architecture) -> str:
+    """The debootstrap root's tag: one per suite and architecture."""
+    assert target.standin_suite is not None
+    tag = f"gdal-lambda-standin-root:{target.standin_suite}"
+    return tag if architecture.name == DEFAULT_ARCH else f"{tag}-{architecture.name}"
 
 
 def _run_script(script: Path, *args: str) -> None:
