@@ -276,8 +276,8 @@ def layer_image(
         "python": "only this Python's stand-in (default: every Python of the target)",
         "arch": _ARCH_HELP,
         "via": "registry (Docker Hub's pinned image; the default) or debootstrap (needs root)",
-        "force": "make the debootstrap root again and build without Docker's cache (each "
-        "stand-in is built every time: the cache skips what did not change)",
+        "force": "make the debootstrap root again and build every stand-in without Docker's "
+        "cache (without it, a stand-in whose label records today's inputs is kept)",
     }
 )
 @clean_errors

@@ -19,7 +19,7 @@ import docker
 import docker.errors
 
 from . import locks, runtime_sdk
-from .containers import client, image_exists
+from .containers import client, image_exists, labels
 from .emulation import check_runnable, host_architecture
 from .errors import GdalLambdaError
 from .images import build_context, stream_build
@@ -172,16 +172,18 @@ def make_standin(
     plans: dict[str, _Plan] = {}
     for tag, py in wanted.items():
         sdk_python_of, sdk_lock = sdk_locks.get(tag, (None, None))
-        values = {"PACKAGES": " ".join(packages), "stage": "base" if py is None else "python"}
+        buildargs = {"PACKAGES": " ".join(packages)}
+        values = {"stage": "base" if py is None else "python"}
         if py is not None:
-            values["BUILD_PACKAGES"] = " ".join(_package_list(build_list))
-            values["LD_LIBRARY_PATH"] = ":".join(target.library_path(architecture))
+            buildargs["BUILD_PACKAGES"] = " ".join(_package_list(build_list))
+            buildargs["LD_LIBRARY_PATH"] = ":".join(target.library_path(architecture))
             mirrors = target.standin_pythons[py].mirrors
             values["python_sha256"] = ",".join(sorted({m.sha256 for m in mirrors}))
         files = [standin_dir / "Dockerfile"]
         if sdk_lock is not None:
             files += [standin_dir / "sdk.Dockerfile", sdk_lock]
-        plans[tag] = _Plan(py, sdk_python_of, sdk_lock, values, inputs_digest(files, values))
+        inputs = inputs_digest(files, {**buildargs, **values})
+        plans[tag] = _Plan(py, sdk_python_of, sdk_lock, buildargs, values["stage"], inputs)
     labelled = {tag for tag, plan in plans.items() if not force and _label(cli, tag) == plan.inputs}
     root_image = _local_root(cli, target, architecture, via)
     if root_image is None and labelled == set(wanted):
@@ -207,12 +209,10 @@ def make_standin(
     if host_architecture() != architecture.name:
         _run_script(scripts / "enable-emulation.sh", architecture.qemu)
     check_runnable(architecture)
-    if root_image is None or force:
-        root_image = (
-            _registry_root(cli, target, architecture)
-            if via == "registry"
-            else _debootstrap_root(cli, target, architecture, force=force)
-        )
+    if via == "debootstrap":
+        root_image = _debootstrap_root(cli, target, architecture, force=force)
+    elif root_image is None:
+        root_image = _registry_root(cli, target, architecture)
     root_layers = _layers(cli, root_image)
     for tag, plan in plans.items():
         if tag in labelled and _layers(cli, tag)[: len(root_layers)] == root_layers:
@@ -221,14 +221,11 @@ def make_standin(
         py, sdk_python_of, sdk_lock = plan.python, plan.sdk_python, plan.sdk_lock
         if py is not None and py not in tarballs:
             fetch_python(py)
-        buildargs = {"ROOT_IMAGE": root_image, "PACKAGES": plan.values["PACKAGES"]}
+        buildargs = {"ROOT_IMAGE": root_image, **plan.buildargs}
         extra = [(ca_bundle, "host-ca-bundle.crt")]
         if py is not None:
             extra.append((tarballs[py], "python.tar.xz"))
-            buildargs["BUILD_PACKAGES"] = plan.values["BUILD_PACKAGES"]
-            buildargs["LD_LIBRARY_PATH"] = plan.values["LD_LIBRARY_PATH"]
-        stage = plan.values["stage"]
-        labels = {INPUTS_LABEL: plan.inputs}
+        label = {INPUTS_LABEL: plan.inputs}
         scratch = f"gdal-lambda-standin-scratch:{os.getpid()}"
         with build_context(standin_dir / "Dockerfile", extra) as ctx:
             result = stream_build(
@@ -237,8 +234,8 @@ def make_standin(
                 tag=scratch,
                 buildargs=buildargs,
                 platform=architecture.docker_platform,
-                target=stage,
-                labels=labels if sdk_lock is None else None,
+                target=plan.stage,
+                labels=label if sdk_lock is None else None,
                 nocache=force,
             )
         if sdk_lock is not None:
@@ -250,7 +247,7 @@ def make_standin(
                     tag=scratch,
                     buildargs={"STANDIN": scratch},
                     platform=architecture.docker_platform,
-                    labels=labels,
+                    labels=label,
                     nocache=force,
                 )
         sdk = runtime_sdk.pins(sdk_python_of) if sdk_python_of else None
@@ -286,12 +283,14 @@ def inputs_digest(files: Sequence[Path], values: Mapping[str, str]) -> str:
 @dataclass(frozen=True)
 class _Plan:
     """One stand-in to keep or make: its Python (None: the GDAL base, or Debian's python3), the
-    Python whose SDK goes into /var/runtime and its lock, the build's values, their digest."""
+    Python whose SDK goes into /var/runtime and its lock, the build arguments but the root, the
+    Dockerfile stage, and the digest of all it is made from."""
 
     python: str | None
     sdk_python: str | None
     sdk_lock: Path | None
-    values: dict[str, str]
+    buildargs: dict[str, str]
+    stage: str
     inputs: str
 
 
@@ -315,19 +314,13 @@ def _local_root(
 
 def _label(cli: docker.DockerClient, tag: str) -> str | None:
     """The inputs label of the image the tag names now, or None (no such image, or no label)."""
-    try:
-        labels = cli.images.get(tag).labels or {}
-    except docker.errors.ImageNotFound:
-        return None
-    return labels.get(INPUTS_LABEL)
+    return labels(cli, tag).get(INPUTS_LABEL) if image_exists(cli, tag) else None
 
 
 def _registry_root(cli: docker.DockerClient, target: Target, architecture: Architecture) -> str:
     """The registry route's root: the target's digest-pinned Docker Hub image, pulled."""
     pinned = target.registry_base[architecture.name]
     repository, _, digest = pinned.partition("@")
-    if image_exists(cli, pinned):
-        return pinned  # a digest names one image: the local copy is the same
     try:
         cli.images.pull(repository, tag=digest, platform=architecture.docker_platform)
     except docker.errors.APIError as exc:
